@@ -1,0 +1,35 @@
+/* convert/main.c - the genshift command: dispatches to the subcommands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "convert/cli.h"
+
+static void usage(FILE *f)
+{
+	fputs("usage: genshift COMMAND [ARGS...]\n"
+	      "\n"
+	      "commands:\n"
+	      "  disk info|create|convert|resize|check|compare   virtual disk operations\n"
+	      "  help                                            this text\n"
+	      "\n"
+	      "Run 'genshift COMMAND --help' for a command's options and exit codes.\n",
+	      f);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return GS_EXIT_USAGE;
+	}
+	const char *cmd = argv[1];
+	if (!strcmp(cmd, "disk"))
+		return cmd_disk(argc - 1, argv + 1);
+	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+		usage(stdout);
+		return GS_EXIT_OK;
+	}
+	fprintf(stderr, "genshift: unknown command '%s'\n", cmd);
+	usage(stderr);
+	return GS_EXIT_USAGE;
+}

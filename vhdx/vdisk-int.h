@@ -1,0 +1,126 @@
+/* vhdx/vdisk-int.h - internals shared by the vdisk backends (raw, VHD, VHDX); not public. */
+#ifndef GENSHIFT_VDISK_INT_H
+#define GENSHIFT_VDISK_INT_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "vdisk.h"
+
+/* The backend contract. The generic layer (vdisk.c) has already checked that every
+ * read/write/map range lies inside [0, size_bytes) and that writes/resizes happen only on
+ * read-write opens, so backends need not repeat those checks. */
+struct vdisk_ops {
+	const char *name;
+	int (*read)(struct vdisk *d, uint64_t off, void *buf, size_t len);
+	int (*write)(struct vdisk *d, uint64_t off, const void *buf, size_t len);
+	int (*flush)(struct vdisk *d);
+	/* NULL means "everything is DATA". */
+	int (*map)(struct vdisk *d, uint64_t off, uint64_t max_len, uint64_t *run_len,
+		   unsigned *state);
+	/* NULL means resize is not supported (-ENOTSUP). On success size_bytes is updated. */
+	int (*resize)(struct vdisk *d, uint64_t new_size_bytes);
+	/* Fill the format-specific parts of *out (generic fields are already filled). */
+	int (*info)(struct vdisk *d, struct vdisk_info *out);
+	/* Free the backend's state and the struct itself. Must not close base.fd or the parent:
+	 * the generic layer does that afterwards. Called after a final flush. */
+	void (*close)(struct vdisk *d);
+};
+
+/* Every backend struct embeds this first. */
+struct vdisk {
+	const struct vdisk_ops *ops;
+	enum vdisk_format format;
+	enum vdisk_subformat subformat;
+	uint64_t size_bytes;
+	uint32_t logical_sector_bytes;
+	uint32_t physical_sector_bytes;
+	unsigned flags;       /* VDISK_OPEN_* */
+	int fd;               /* owned by the generic layer */
+	char *path;           /* owned by the generic layer */
+	struct vdisk *parent; /* owned by the generic layer once set by the backend */
+	unsigned depth;       /* 0 for the disk the user opened, +1 per parent */
+};
+
+/* Backend entry points. `base` is pre-filled by the generic layer with fd, path, flags and
+ * depth; the backend allocates its own struct (embedding struct vdisk first), copies *base
+ * into it, fills the remaining fields and stores it in *out. On failure it must free what it
+ * allocated but leave base->fd and base->path alone. */
+int raw_open(const struct vdisk *base, struct vdisk **out);
+int vhd_open(const struct vdisk *base, struct vdisk **out);
+int vhdx_open(const struct vdisk *base, struct vdisk **out);
+
+/* Creation: fd is a freshly created, empty, writable file (owned by the caller). The backend
+ * lays out the image in it; the generic layer then opens it through *_open. For
+ * differencing, opts->parent_path has been resolved to a usable path. */
+int raw_create(int fd, const struct vdisk_create_opts *opts);
+int vhd_create(int fd, const char *path, const struct vdisk_create_opts *opts);
+int vhdx_create(int fd, const char *path, const struct vdisk_create_opts *opts);
+
+/* Structural checks on an already opened fd (read-only unless VDISK_CHECK_REPAIR). */
+int vhd_check(int fd, const char *path, unsigned flags, vdisk_check_fn report, void *opaque);
+int vhdx_check(int fd, const char *path, unsigned flags, vdisk_check_fn report, void *opaque);
+
+/* Open a differencing parent read-only at depth child->depth + 1 (refuses past
+ * VDISK_MAX_CHAIN_DEPTH with -ELOOP). */
+int vdisk_open_parent(const struct vdisk *child, const char *parent_path, struct vdisk **out);
+
+/* Resolve a parent locator path relative to the child's directory. Accepts Windows
+ * separators ('\\') and strips a leading ".\\". Writes at most outlen bytes. */
+int vdisk_resolve_relative(const char *child_path, const char *rel, char *out, size_t outlen);
+
+/* Record a failure message (printf-style) and return -err. */
+int vdisk_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Full pread/pwrite: a short transfer is -EIO with a message naming path and offset. */
+int vdisk_pread(int fd, const char *path, void *buf, size_t len, uint64_t off);
+int vdisk_pwrite(int fd, const char *path, const void *buf, size_t len, uint64_t off);
+
+/* GUIDs in Microsoft binary form (Data1..3 little-endian) and as "xxxxxxxx-xxxx-..." text. */
+void vdisk_guid_to_str(const uint8_t guid[16], char out[40]);
+int vdisk_guid_random(uint8_t guid[16]);
+bool vdisk_buf_is_zero(const void *buf, size_t len);
+
+/* Byte-order helpers: never cast a buffer to a struct. */
+static inline uint16_t get_le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static inline uint32_t get_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static inline uint64_t get_le64(const uint8_t *p)
+{
+	return (uint64_t)get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
+}
+static inline void put_le16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+static inline void put_le32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline void put_le64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline uint16_t get_be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static inline uint32_t get_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+static inline uint64_t get_be64(const uint8_t *p)
+{
+	return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
+}
+static inline void put_be16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
+static inline void put_be32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (24 - 8 * i));
+}
+static inline void put_be64(uint8_t *p, uint64_t v)
+{
+	put_be32(p, (uint32_t)(v >> 32));
+	put_be32(p + 4, (uint32_t)v);
+}
+
+#endif
