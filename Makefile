@@ -13,9 +13,10 @@ ifeq ($(origin CC),default)
 CC := cc
 endif
 SAN ?= 0
-BUILD ?= build
 ifeq ($(SAN),1)
-BUILD := build-san
+BUILD ?= build-san
+else
+BUILD ?= build
 endif
 
 WARN := -Wall -Wextra -Wformat=2 -Wmissing-prototypes -Wstrict-prototypes -Wshadow \
