@@ -42,7 +42,7 @@ VHDX_SRCS := vhdx/vdisk.c vhdx/raw.c \
 
 PARTITION_SRCS :=
 
-CONVERT_SRCS := convert/main.c convert/cmd-disk.c
+CONVERT_SRCS := convert/main.c convert/cmd-disk.c convert/output.c
 
 VHDX_OBJS := $(VHDX_SRCS:%.c=$(BUILD)/%.o)
 PARTITION_OBJS := $(PARTITION_SRCS:%.c=$(BUILD)/%.o)
@@ -108,7 +108,7 @@ check: deps
 
 .PHONY: check-nodeps
 check-nodeps: $(GENSHIFT) $(UNIT_BINS) $(FUZZ_REPLAY_BINS) $(TEST_TOOL_BINS)
-	$(Q)BUILD=$(BUILD) tests/run-all.sh
+	$(Q)BUILD=$(BUILD) UNIT_BINS="$(UNIT_BINS)" FUZZ_TARGETS="$(FUZZ_TARGETS)" tests/run-all.sh
 
 deps:
 	@if [ "$$(id -u)" = 0 ]; then sh scripts/deps.sh; \

@@ -3,6 +3,10 @@
 #ifndef GENSHIFT_CLI_H
 #define GENSHIFT_CLI_H
 
+#include <stdint.h>
+
+#include <json-c/json.h>
+
 /* Exit codes, documented in `genshift --help` and the README. */
 enum gs_exit {
 	GS_EXIT_OK = 0,        /* success; for compare: identical; for check: no errors */
@@ -12,5 +16,24 @@ enum gs_exit {
 };
 
 int cmd_disk(int argc, char **argv);
+
+/* "10G", "512MiB", "4096" (bytes); binary units. 0 or -EINVAL. */
+int gs_parse_size(const char *s, uint64_t *out);
+/* "1.5 GiB"; returns buf. */
+const char *gs_human_size(uint64_t bytes, char buf[32]);
+
+/* A progress bar on stderr, drawn only when stderr is a terminal. */
+struct gs_progress {
+	const char *label;
+	int enabled, drawn;
+	double start, last_draw;
+};
+void gs_progress_init(struct gs_progress *p, const char *label);
+void gs_progress_cb(uint64_t done, uint64_t total, void *opaque); /* a vdisk_progress_fn */
+void gs_progress_done(struct gs_progress *p);
+double gs_progress_elapsed(const struct gs_progress *p);
+
+/* Print a JSON document (pretty) to stdout. */
+void gs_print_json(struct json_object *o);
 
 #endif
