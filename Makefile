@@ -69,14 +69,15 @@ $(LIBVHDX): $(VHDX_OBJS)
 
 $(LIBPARTITION): $(PARTITION_OBJS)
 	@$(if $(Q),echo "  AR      $@")
-	$(Q)rm -f $@ && ar rcs $@ $^
+	@mkdir -p $(dir $@)
+	$(Q)rm -f $@ && $(if $^,ar rcs $@ $^,printf '!<arch>\n' >$@)
 
 $(GENSHIFT): $(CONVERT_OBJS) $(LIBPARTITION) $(LIBVHDX)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(CONVERT_OBJS) $(LIBPARTITION) $(LIBVHDX) $(LIBS_JSON)
 
 # ---- unit tests (cmocka): tests/unit/<name>.c -> $(BUILD)/tests/<name> ----
-UNIT_TESTS :=
+UNIT_TESTS := vdisk_test
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBPARTITION) $(LIBVHDX)
 	@mkdir -p $(dir $@)
@@ -99,9 +100,13 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(VHDX_SRCS) $(PARTITION_SRCS)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -o $@ $^ $(LIBS_JSON)
 
-# ---- test programs used by the shell-level tests ----
+# ---- test programs used by the shell-level tests: tests/tools/<name>.c -> $(BUILD)/tests/<name> ----
 TEST_TOOLS :=
 TEST_TOOL_BINS := $(TEST_TOOLS:%=$(BUILD)/tests/%)
+$(BUILD)/tests/%: $(BUILD)/tests/tools/%.o $(LIBPARTITION) $(LIBVHDX)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIBPARTITION) $(LIBVHDX) $(LIBS_JSON)
 
 check: deps
 	$(MAKE) check-nodeps

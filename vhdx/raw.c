@@ -56,21 +56,38 @@ static int raw_map(struct vdisk *d, uint64_t off, uint64_t max_len, uint64_t *ru
 	return 0;
 }
 
+/* Shrinking drops bytes: refuse unless everything past the new end reads as zeros. Holes are
+ * skipped; allocated extents are read, since a file system block may hold zeros only. */
+static int raw_check_tail_zero(struct vdisk *d, uint64_t new_size)
+{
+	uint8_t buf[65536];
+	uint64_t run;
+	unsigned state;
+
+	for (uint64_t off = new_size; off < d->size_bytes; off += run) {
+		int r = raw_map(d, off, d->size_bytes - off, &run, &state);
+		if (r < 0)
+			return r;
+		if (state == VDISK_EXTENT_ZERO)
+			continue;
+		run = run < sizeof(buf) ? run : sizeof(buf);
+		r = raw_read(d, off, buf, run);
+		if (r < 0)
+			return r;
+		if (!vdisk_buf_is_zero(buf, run))
+			return vdisk_fail(ENOSPC, "%s: cannot shrink to %llu bytes: data is "
+					  "allocated at offset %llu", d->path,
+					  (unsigned long long)new_size, (unsigned long long)off);
+	}
+	return 0;
+}
+
 static int raw_resize(struct vdisk *d, uint64_t new_size)
 {
 	if (new_size < d->size_bytes) {
-		uint64_t run;
-		unsigned state;
-		for (uint64_t off = new_size; off < d->size_bytes; off += run) {
-			int r = raw_map(d, off, d->size_bytes - off, &run, &state);
-			if (r < 0)
-				return r;
-			if (state == VDISK_EXTENT_DATA)
-				return vdisk_fail(ENOSPC, "%s: cannot shrink to %llu bytes: data "
-						  "is allocated at offset %llu", d->path,
-						  (unsigned long long)new_size,
-						  (unsigned long long)off);
-		}
+		int r = raw_check_tail_zero(d, new_size);
+		if (r < 0)
+			return r;
 	}
 	if (ftruncate(d->fd, (off_t)new_size) < 0)
 		return vdisk_fail(errno, "%s: truncate to %llu bytes failed: %s", d->path,
