@@ -11,8 +11,8 @@ libefivar-dev libefiboot-dev libhivex-dev
 qemu-utils libvhdi-utils gdisk fdisk util-linux
 ovmf seabios busybox-static cpio zstd xz-utils
 grub-pc-bin grub-efi-amd64-bin grub-common mtools dosfstools e2fsprogs
-syslinux syslinux-common extlinux debootstrap
-python3"
+syslinux syslinux-common extlinux debootstrap kmod
+python3 time"
 # Packages that must come from bookworm-backports (QEMU >= 10 for the nested-KVM harness,
 # virt-fw-vars for NVRAM cross-checks).
 BPO_PKGS="qemu-system-x86 python3-virt-firmware"

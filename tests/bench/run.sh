@@ -1,0 +1,78 @@
+#!/bin/sh
+# tests/bench/run.sh - `make bench`: genshift against its peers, measured in the same run.
+# Prints one line per case: our time, the peer's time, their ratio (ours / peer; goal <= 1.0)
+# and our peak RSS. Each command runs REPEAT times (default 3), alternating ours and the peer's,
+# and the best time of each is kept, so page-cache warmth treats both alike.
+set -eu
+top=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=${BUILD:-build}
+gs=$top/$BUILD/genshift
+REPEAT=${REPEAT:-3}
+work=$(mktemp -d "${TMPDIR:-/var/tmp}/genshift-bench.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+
+# best_of OUTFILE CMD...: runs CMD REPEAT times (removing OUTFILE before each run), prints
+# "seconds peak_rss_kib" of the fastest run.
+best_of() {
+	out=$1
+	shift
+	best=
+	rss=0
+	i=0
+	while [ $i -lt "$REPEAT" ]; do
+		rm -f "$out"
+		/usr/bin/time -f '%e %M' -o time.txt "$@" >/dev/null
+		read -r t m <time.txt
+		if [ -z "$best" ] || [ "$(echo "$t < $best" | awk '{print ($1 < $3)}')" = 1 ]; then
+			best=$t
+		fi
+		[ "$m" -gt "$rss" ] && rss=$m
+		i=$((i + 1))
+	done
+	echo "$best $rss"
+}
+
+# compare_case NAME OURS_OUT OURS_CMD... -- PEER_OUT PEER_CMD...
+report() { # name ours peer rss
+	awk -v n="$1" -v a="$2" -v b="$3" -v m="$4" 'BEGIN {
+		r = (b > 0) ? a / b : 0
+		printf "%-44s genshift %7.2fs  peer %7.2fs  ratio %5.2f  peak RSS %6.1f MiB\n", n, a, b, r, m / 1024 }'
+}
+
+# Scattered data: 1 MiB extents of random bytes at pseudo-random offsets.
+make_scattered() { # file size_gib data_mib
+	truncate -s "$2G" "$1"
+	head -c 1048576 /dev/urandom >chunk.bin
+	n=0
+	seed=1
+	while [ $n -lt "$3" ]; do
+		seed=$(( (seed * 1103515245 + 12345) % 2147483648 ))
+		off=$(( seed % ($2 * 1024 - 1) ))
+		dd if=chunk.bin of="$1" bs=1M seek="$off" conv=notrunc status=none
+		n=$((n + 1))
+	done
+}
+
+echo "genshift bench ($(nproc) cores, best of $REPEAT; ratio = genshift time / peer time)"
+
+make_scattered data4g.raw 4 1024
+set -- $(best_of a.vhdx "$gs" disk convert data4g.raw a.vhdx)
+ours=$1 rss=$2
+set -- $(best_of b.vhdx qemu-img convert -f raw -O vhdx -o subformat=dynamic data4g.raw b.vhdx)
+report "raw 4 GiB (1 GiB data) -> dynamic VHDX" "$ours" "$1" "$rss"
+qemu-img compare -q -f raw -F vhdx data4g.raw a.vhdx || { echo "bench: result differs"; exit 1; }
+
+qemu-img convert -f raw -O vpc -o subformat=dynamic,force_size=on data4g.raw src.vhd
+set -- $(best_of a.vhdx "$gs" disk convert src.vhd a.vhdx)
+ours=$1 rss=$2
+set -- $(best_of b.vhdx qemu-img convert -f vpc -O vhdx -o subformat=dynamic src.vhd b.vhdx)
+report "VHD 4 GiB (1 GiB data) -> dynamic VHDX" "$ours" "$1" "$rss"
+rm -f data4g.raw src.vhd
+
+make_scattered data64g.raw 64 100
+set -- $(best_of a.vhdx "$gs" disk convert data64g.raw a.vhdx)
+ours=$1 rss=$2
+set -- $(best_of b.vhdx qemu-img convert -f raw -O vhdx -o subformat=dynamic data64g.raw b.vhdx)
+report "raw 64 GiB (100 MiB data) -> dynamic VHDX" "$ours" "$1" "$rss"
+qemu-img compare -q -f raw -F vhdx data64g.raw a.vhdx || { echo "bench: result differs"; exit 1; }
