@@ -12,7 +12,11 @@ static void usage(FILE *f)
 	      "  disk info|create|convert|resize|check|compare   virtual disk operations\n"
 	      "  help                                            this text\n"
 	      "\n"
-	      "Run 'genshift COMMAND --help' for a command's options and exit codes.\n",
+	      "Run 'genshift COMMAND --help' for a command's options.\n"
+	      "\n"
+	      "exit status: 0 success, 1 the operation failed (message on stderr),\n"
+	      "             2 bad command line, 3 a negative answer (compare: images differ;\n"
+	      "             check: errors found)\n",
 	      f);
 }
 
