@@ -37,7 +37,7 @@ endif
 
 # ---- module sources (explicit lists; one static library per module) ----
 VHDX_SRCS := vhdx/vdisk.c vhdx/raw.c \
-	vhdx/vhd.c \
+	vhdx/vhd.c vhdx/vhd-create.c vhdx/vhd-check.c \
 	vhdx/vhdx.c
 
 PARTITION_SRCS :=
@@ -101,7 +101,7 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(VHDX_SRCS) $(PARTITION_SRCS)
 	clang $(FUZZ_CFLAGS) -o $@ $^ $(LIBS_JSON)
 
 # ---- test programs used by the shell-level tests: tests/tools/<name>.c -> $(BUILD)/tests/<name> ----
-TEST_TOOLS :=
+TEST_TOOLS := vhd_tool
 TEST_TOOL_BINS := $(TEST_TOOLS:%=$(BUILD)/tests/%)
 $(BUILD)/tests/%: $(BUILD)/tests/tools/%.o $(LIBPARTITION) $(LIBVHDX)
 	@mkdir -p $(dir $@)
