@@ -1073,7 +1073,7 @@ static int read_locator(struct vhd_disk *v, const struct vhd_locator *l, char *o
 }
 
 /* Open candidate as the parent. Returns 0 when it is the parent, 1 when it does not
- * exist or is not the right file (the reason is kept in *why), or -errno. */
+ * exist, 2 when it is another disk (the reason is kept in *why), or -errno. */
 static int try_parent(struct vhd_disk *v, const char *candidate, char *why, size_t whylen)
 {
 	struct stat st;
@@ -1083,7 +1083,9 @@ static int try_parent(struct vhd_disk *v, const char *candidate, char *why, size
 	char want[40], got[40];
 
 	if (stat(candidate, &st) < 0) {
-		snprintf(why, whylen, "%s: parent not found (tried %s)", v->base.path, candidate);
+		if (!strstr(why, "unique id")) /* a wrong parent is the better explanation */
+			snprintf(why, whylen, "%s: parent not found (tried %s)", v->base.path,
+				 candidate);
 		return 1;
 	}
 	int r = vdisk_open_parent(&v->base, candidate, &p);
@@ -1095,7 +1097,7 @@ static int try_parent(struct vhd_disk *v, const char *candidate, char *why, size
 		vhd_uuid_to_str(uuid, got);
 		snprintf(why, whylen, "%s: parent %s has unique id %s but the dynamic header's "
 			 "parent unique id is %s", v->base.path, candidate, got, want);
-		r = 1;
+		r = 2;
 	}
 	if (r != 0) {
 		vdisk_close(p);
@@ -1153,6 +1155,8 @@ static int open_parent(struct vhd_disk *v)
 			r = 1;
 			if (locator_candidate(v, l->code, text, pass, cand, sizeof(cand)))
 				r = try_parent(v, cand, why, sizeof(why));
+			if (r == 2)
+				r = 1;
 		}
 	}
 	if (r == 1)

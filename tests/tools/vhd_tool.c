@@ -199,9 +199,10 @@ static int cmd_resize(const char *path, uint64_t size)
 	struct vdisk *d;
 	if (vdisk_open(path, VDISK_OPEN_RDWR, &d) < 0)
 		return die("open");
-	if (vdisk_resize(d, size) < 0)
-		return die("resize");
-	return vdisk_close(d) < 0 ? die("close") : 0;
+	int r = vdisk_resize(d, size) < 0 ? die("resize") : 0;
+	if (vdisk_close(d) < 0 && r == 0)
+		r = die("close");
+	return r;
 }
 
 static int cmd_crash_writer(const char *path, uint64_t seed)
