@@ -259,6 +259,10 @@ static int cmd_crash_verify(const char *path, uint64_t seed, uint64_t acked)
 			       disk[k], model[k]);
 			bad++;
 		}
+	free(model);
+	free(disk);
+	free(buf);
+	free(ok);
 	vdisk_close(d);
 	return bad != 0;
 }
