@@ -9,7 +9,10 @@
  *   BATs; qemu caps at 256 MiB too. BAT entries are capped at 2^24 (64 MiB in memory).
  * - Dynamic blocks we allocate get an all-ones sector bitmap (like qemu and Disk2VHD): the
  *   whole block is present and its unwritten parts read as zeros. Differencing blocks get
- *   a bit per written sector; unwritten sectors keep reading the parent.
+ *   a bit per written sector; unwritten sectors keep reading the parent. Reads of dynamic
+ *   disks ignore the bitmap (as qemu and libvhdi do), but writes into a dynamic block
+ *   someone else left with a partial bitmap set the bits of the written sectors, so a
+ *   reader that honours the bitmap (Windows) sees the data.
  * - New blocks go where the EOF footer was; the bitmap is placed so that the block's data
  *   starts on a 4 KiB boundary (as Windows does, section 2.6).
  * - Crash safety: see vhd_alloc_block() and vhd_flush(). Metadata (BAT entries, bitmaps of
@@ -48,6 +51,7 @@ struct vhd_disk {
 	uint32_t *bat;
 	uint32_t bat_entries;
 	uint8_t *bat_dirty; /* one flag per 128-entry (512-byte) piece of the BAT */
+	uint8_t *full;      /* dynamic: bit per block whose sector bitmap is all ones */
 	uint32_t block_bytes, bitmap_bytes;
 	uint8_t *scratch;   /* bitmap_bytes, for bitmaps read on the fly */
 	bool data_dirty;
@@ -532,6 +536,16 @@ static int vhd_read(struct vdisk *d, uint64_t off, void *buf, size_t len)
 
 /* ---- writing ---- */
 
+static bool block_known_full(const struct vhd_disk *v, uint32_t blk)
+{
+	return v->full[blk / 8] & (1u << (blk % 8));
+}
+
+static void mark_block_full(struct vhd_disk *v, uint32_t blk)
+{
+	v->full[blk / 8] |= (uint8_t)(1u << (blk % 8));
+}
+
 /* Append a block where the EOF footer is. Crash-safe order (every step leaves a file that
  * opens and reads the data acknowledged by the last flush):
  *   1. write the footer at the new end: the file is again ended by a valid footer;
@@ -566,6 +580,8 @@ static int vhd_alloc_block(struct vhd_disk *v, uint32_t blk)
 	v->eof_footer_ok = true;
 	v->bat[blk] = (uint32_t)(bitmap / VHD_SECTOR_BYTES);
 	v->bat_dirty[blk / 128] = 1;
+	if (v->base.subformat == VDISK_SUB_DYNAMIC)
+		mark_block_full(v, blk);
 	v->data_dirty = v->meta_dirty = true;
 	return 0;
 }
@@ -588,8 +604,9 @@ static int fill_sector_from_parent(struct vhd_disk *v, uint32_t blk, uint32_t in
 	return r;
 }
 
-/* Write into an allocated differencing block and mark its sectors as present. */
-static int write_diff_piece(struct vhd_disk *v, uint32_t blk, uint32_t in_blk,
+/* Write into an allocated block and mark its sectors as present in the bitmap
+ * (differencing blocks, and dynamic blocks whose bitmap is not all ones). */
+static int write_bitmap_piece(struct vhd_disk *v, uint32_t blk, uint32_t in_blk,
 			    const uint8_t *buf, size_t len, bool fresh)
 {
 	struct vhd_bitmap_slot *s;
@@ -612,6 +629,29 @@ static int write_diff_piece(struct vhd_disk *v, uint32_t blk, uint32_t in_blk,
 	return 0;
 }
 
+/* A dynamic block: straight to the data area when its bitmap is all ones (always so for
+ * blocks we allocated), else through the bitmap. */
+static int write_dynamic_piece(struct vhd_disk *v, uint32_t blk, uint32_t in_blk,
+			       const uint8_t *buf, size_t len)
+{
+	const uint8_t *bits;
+	int r = 0;
+
+	if (!block_known_full(v, blk)) {
+		uint32_t bytes = v->block_bytes / VHD_SECTOR_BYTES / 8;
+		r = get_bitmap(v, blk, &bits);
+		if (r < 0)
+			return r;
+		bool full = true;
+		for (uint32_t i = 0; i < bytes && full; i++)
+			full = bits[i] == 0xff;
+		if (!full)
+			return write_bitmap_piece(v, blk, in_blk, buf, len, false);
+		mark_block_full(v, blk);
+	}
+	return vdisk_pwrite(v->base.fd, v->base.path, buf, len, block_data_offset(v, blk) + in_blk);
+}
+
 static int vhd_write(struct vdisk *d, uint64_t off, const void *buf, size_t len)
 {
 	struct vhd_disk *v = to_vhd(d);
@@ -629,9 +669,9 @@ static int vhd_write(struct vdisk *d, uint64_t off, const void *buf, size_t len)
 		if (fresh)
 			r = vhd_alloc_block(v, blk);
 		if (r == 0 && d->subformat == VDISK_SUB_DIFFERENCING)
-			r = write_diff_piece(v, blk, in_blk, p, n, fresh);
+			r = write_bitmap_piece(v, blk, in_blk, p, n, fresh);
 		else if (r == 0)
-			r = vdisk_pwrite(d->fd, d->path, p, n, block_data_offset(v, blk) + in_blk);
+			r = write_dynamic_piece(v, blk, in_blk, p, n);
 		p += n;
 		off += n;
 		len -= n;
@@ -733,6 +773,7 @@ static void vhd_close(struct vdisk *d)
 		free(v->cache[i].bits);
 	free(v->bat);
 	free(v->bat_dirty);
+	free(v->full);
 	free(v->scratch);
 	free(v);
 }
@@ -908,8 +949,9 @@ static int load_bat(struct vhd_disk *v)
 	v->bat_entries = n;
 	v->bat = malloc(sizeof(uint32_t) * n);
 	v->bat_dirty = calloc((n + 127) / 128, 1);
+	v->full = calloc((n + 7) / 8, 1);
 	v->scratch = malloc(v->bitmap_bytes);
-	if (!raw || !v->bat || !v->bat_dirty || !v->scratch) {
+	if (!raw || !v->bat || !v->bat_dirty || !v->full || !v->scratch) {
 		r = vdisk_fail(ENOMEM, "out of memory for a BAT of %u entries", n);
 		goto free_raw;
 	}
@@ -1295,10 +1337,17 @@ static int grow_bat(struct vhd_disk *v, uint32_t entries)
 		return vdisk_fail(ENOMEM, "out of memory");
 	v->bat = bat;
 	uint8_t *dirty = calloc((entries + 127) / 128, 1);
-	if (!dirty)
+	uint8_t *full = calloc((entries + 7) / 8, 1);
+	if (!dirty || !full) {
+		free(dirty);
+		free(full);
 		return vdisk_fail(ENOMEM, "out of memory");
+	}
 	free(v->bat_dirty);
 	v->bat_dirty = dirty;
+	memcpy(full, v->full, (v->bat_entries + 7) / 8);
+	free(v->full);
+	v->full = full;
 	uint32_t old = v->bat_entries;
 	int r = make_bat_room(v, entries);
 	for (uint32_t i = old; i < entries; i++)

@@ -468,6 +468,33 @@ static void test_diff_parent_loop(void **state)
 	expect_refused(&x, ELOOP, "chain");
 }
 
+/* A dynamic block with a partial bitmap (as Windows may leave it): a write sets the bits of
+ * the sectors it touches, and the rest of a partially written sector reads as zeros. */
+static void test_dynamic_partial_bitmap(void **state)
+{
+	struct fx x;
+	struct vdisk *d;
+	uint8_t buf[512], bitmap;
+	(void)state;
+
+	fx_init(&x);
+	x.b[FX_B0] = 0xf0; /* sectors 0-3 present, 4-7 not */
+	fx_write(&x);
+	assert_int_equal(vdisk_open(path, VDISK_OPEN_RDWR, &d), 0);
+	memset(buf, 0x77, 20);
+	assert_int_equal(vdisk_write(d, 5 * 512 + 10, buf, 20), 0);
+	assert_int_equal(vdisk_close(d), 0);
+	int fd = open(path, O_RDONLY);
+	assert_int_equal(pread(fd, &bitmap, 1, FX_B0), 1);
+	close(fd);
+	assert_int_equal(bitmap, 0xf4); /* MSB first: sector 5 is 0x80 >> 5 */
+	assert_int_equal(vdisk_open(path, 0, &d), 0);
+	assert_int_equal(vdisk_read(d, 5 * 512, buf, 512), 0);
+	for (unsigned i = 0; i < 512; i++)
+		assert_int_equal(buf[i], i >= 10 && i < 30 ? 0x77 : 0);
+	vdisk_close(d);
+}
+
 static void test_create_write_reopen(void **state)
 {
 	struct vdisk_create_opts o = { .format = VDISK_FORMAT_VHD,
@@ -564,6 +591,7 @@ int main(void)
 		cmocka_unit_test(test_diff_locator_outside),
 		cmocka_unit_test(test_diff_parent_missing),
 		cmocka_unit_test(test_diff_parent_loop),
+		cmocka_unit_test(test_dynamic_partial_bitmap),
 		cmocka_unit_test(test_create_write_reopen),
 		cmocka_unit_test(test_create_bad_sizes),
 	};
