@@ -146,7 +146,8 @@ int part_compute_free(struct part_table *t, uint64_t lo, uint64_t hi, bool with_
 		r = vdisk_fail(ENOMEM, "out of memory");
 		goto free_lists;
 	}
-	memcpy(ebrs, t->ebr_lbas, n_ebrs * sizeof(*ebrs));
+	if (n_ebrs)
+		memcpy(ebrs, t->ebr_lbas, n_ebrs * sizeof(*ebrs));
 	qsort(ebrs, n_ebrs, sizeof(*ebrs), by_u64);
 	free(t->free);
 	t->free = NULL;
