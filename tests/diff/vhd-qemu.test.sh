@@ -86,6 +86,14 @@ grep -q "Disk type.*Differential" "$W/vi.out" || fail "vhdiinfo: not differentia
 grep -q "Parent identifier.*$pid" "$W/vi.out" || fail "vhdiinfo: parent id is not $pid"
 "$T" check "$W/child/c.vhd" >"$W/check.out" || fail "check of the child: $(grep ERROR "$W/check.out")"
 grep -q "unique id matches" "$W/check.out" || fail "check did not verify the parent link"
+# A second level: grandchild over child over parent.
+cp "$W/m.raw" "$W/c.raw"
+"$T" create diff "$W/child/g.vhd" "$W/child/c.vhd"
+"$T" write "$W/child/g.vhd" "$W/m.raw" 12 60
+"$T" compare "$W/child/g.vhd" "$W/m.raw" || fail "two-level chain differs from the mirror"
+"$T" compare "$W/child/c.vhd" "$W/c.raw" || fail "grandchild writes leaked into the child"
+rm "$W/child/g.vhd"
+mv "$W/c.raw" "$W/m.raw"
 # The relative locator still finds the parent after the pair moves.
 mkdir -p "$W/moved" && mv "$W/base" "$W/child" "$W/moved/"
 "$T" compare "$W/moved/child/c.vhd" "$W/m.raw" || fail "child does not find its moved parent"

@@ -1,9 +1,11 @@
 /* tests/fuzz/fuzz_vhd.c - libFuzzer target for the VHD backend: the input is a VHD file
  * (in a memfd), opened read-only through the generic layer, read in a few places, mapped
- * and checked. Any crash, sanitizer report or hang is a bug; errors are expected. */
+ * and checked; then opened read-write, written, grown and flushed (the hostile file is a
+ * private copy). Any crash, sanitizer report or hang is a bug; errors are expected. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -34,6 +36,23 @@ static void exercise(struct vdisk *d)
 	vdisk_get_info(d, &info);
 }
 
+/* Allocation, bitmap updates and BAT growth on whatever the input's metadata says. */
+static void exercise_writes(const char *path)
+{
+	static uint8_t buf[5000];
+	struct vdisk *d;
+
+	if (vdisk_open(path, VDISK_OPEN_NOLOCK | VDISK_OPEN_RDWR, &d) < 0)
+		return;
+	uint64_t size = vdisk_size_bytes(d);
+	memset(buf, 0x5a, sizeof(buf));
+	vdisk_write(d, size / 2, buf, size - size / 2 < sizeof(buf) ? size - size / 2 : sizeof(buf));
+	vdisk_write(d, 100, buf, size > 1100 ? 1000 : 0);
+	if (size < (64u << 20))
+		vdisk_resize(d, size + (1u << 20));
+	vdisk_close(d);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char path[64];
@@ -49,6 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			vdisk_close(d);
 		}
 		vdisk_check(path, 0, ignore_finding, NULL);
+		exercise_writes(path);
 	}
 	close(fd);
 	return 0;

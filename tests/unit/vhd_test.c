@@ -416,20 +416,106 @@ static void test_fixed_truncated(void **state)
 	expect_refused(&x, EINVAL, "truncated");
 }
 
-/* Differencing fixture: W2ru locator text at 11264 (after block 2), footer moved. */
-static void make_differencing(struct fx *x, const char *locator)
+/* Differencing fixture: one locator's text at 11264 (after block 2), footer moved. W2ru
+ * and W2ku texts are UTF-16LE (ASCII here), MacX UTF-8. */
+static void make_differencing_with(struct fx *x, const char *code, const char *locator)
 {
 	fx_init(x);
 	be32(x->b + 60, 4);
-	size_t n = strlen(locator);
+	size_t n = strlen(locator), unit = strcmp(code, "MacX") ? 2 : 1;
 	for (size_t i = 0; i < n; i++)
-		x->b[FX_FOOTER + 2 * i] = (uint8_t)locator[i];
+		x->b[FX_FOOTER + unit * i] = (uint8_t)locator[i];
 	uint8_t *l = x->b + FX_DYN + 576;
-	memcpy(l, "W2ru", 4);
+	memcpy(l, code, 4);
 	be32(l + 4, 512);
-	be32(l + 8, (uint32_t)(2 * n));
+	be32(l + 8, (uint32_t)(unit * n));
 	be64(l + 16, FX_FOOTER);
 	x->len = FX_BYTES + 512;
+}
+
+static void make_differencing(struct fx *x, const char *locator)
+{
+	make_differencing_with(x, "W2ru", locator);
+}
+
+/* A real parent p.vhd next to the child, block 1 (4-8 KiB) filled with 0x42; its unique id
+ * goes into the fixture's dynamic header. */
+static void make_parent(struct fx *x, char *parent_path, size_t len)
+{
+	struct vdisk_create_opts o = { .format = VDISK_FORMAT_VHD,
+				       .subformat = VDISK_SUB_DYNAMIC,
+				       .size_bytes = FX_DISK, .block_bytes = FX_BLOCK };
+	struct vdisk *p;
+	uint8_t fill[FX_BLOCK];
+
+	snprintf(parent_path, len, "%s/p.vhd", dir);
+	unlink(parent_path);
+	assert_int_equal(vdisk_create(parent_path, &o, &p), 0);
+	memset(fill, 0x42, sizeof(fill));
+	assert_int_equal(vdisk_write(p, FX_BLOCK, fill, sizeof(fill)), 0);
+	assert_int_equal(vdisk_close(p), 0);
+	int fd = open(parent_path, O_RDONLY);
+	assert_int_equal(pread(fd, x->b + FX_DYN + 40, 16, 68), 16);
+	close(fd);
+}
+
+static void expect_chain_reads(struct fx *x)
+{
+	struct vdisk *d;
+	uint8_t buf[FX_DISK];
+
+	fx_write(x);
+	assert_int_equal(vdisk_open(path, 0, &d), 0);
+	assert_non_null(vdisk_parent(d));
+	assert_int_equal(vdisk_read(d, 0, buf, FX_DISK), 0);
+	assert_int_equal(buf[0], 0xab);      /* child block 0 */
+	assert_int_equal(buf[FX_BLOCK], 0x42); /* unallocated in the child: the parent */
+	assert_int_equal(buf[2 * FX_BLOCK], 0xcd);
+	assert_int_equal(buf[3 * FX_BLOCK], 0);
+	vdisk_close(d);
+}
+
+static void test_diff_relative_locator(void **state)
+{
+	struct fx x;
+	char pp[300];
+	(void)state;
+	make_differencing(&x, ".\\p.vhd");
+	make_parent(&x, pp, sizeof(pp));
+	expect_chain_reads(&x);
+}
+
+/* W2ku with a drive letter cannot be used on Linux: the file name next to the child is. */
+static void test_diff_drive_letter_locator(void **state)
+{
+	struct fx x;
+	char pp[300];
+	(void)state;
+	make_differencing_with(&x, "W2ku", "C:\\Users\\someone\\VMs\\p.vhd");
+	make_parent(&x, pp, sizeof(pp));
+	expect_chain_reads(&x);
+}
+
+static void test_diff_macx_locator(void **state)
+{
+	struct fx x;
+	char pp[300], url[320];
+	(void)state;
+	snprintf(url, sizeof(url), "file://%s/p.vhd", dir);
+	make_differencing_with(&x, "MacX", url);
+	make_parent(&x, pp, sizeof(pp));
+	expect_chain_reads(&x);
+}
+
+static void test_diff_wrong_parent_id(void **state)
+{
+	struct fx x;
+	char pp[300];
+	(void)state;
+	make_differencing(&x, ".\\p.vhd");
+	make_parent(&x, pp, sizeof(pp));
+	x.b[FX_DYN + 40] ^= 0xff;
+	expect_refused(&x, EINVAL, "unique id");
 }
 
 static void test_diff_no_locator(void **state)
@@ -553,7 +639,10 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
+	char pp[300];
 	(void)state;
+	snprintf(pp, sizeof(pp), "%s/p.vhd", dir);
+	unlink(pp);
 	unlink(path);
 	rmdir(dir);
 	return 0;
@@ -587,6 +676,10 @@ int main(void)
 		cmocka_unit_test(test_bat_overlap),
 		cmocka_unit_test(test_fixed_data_offset),
 		cmocka_unit_test(test_fixed_truncated),
+		cmocka_unit_test(test_diff_relative_locator),
+		cmocka_unit_test(test_diff_drive_letter_locator),
+		cmocka_unit_test(test_diff_macx_locator),
+		cmocka_unit_test(test_diff_wrong_parent_id),
 		cmocka_unit_test(test_diff_no_locator),
 		cmocka_unit_test(test_diff_locator_outside),
 		cmocka_unit_test(test_diff_parent_missing),
