@@ -1,0 +1,394 @@
+/* convert/cmd-boot.c - `genshift boot` (run a VM until it powers off) and `genshift verify`
+ * (boot, watch the serial port for a pattern, report). Both run the VMM of vmm/ directly
+ * when /dev/kvm is usable, and otherwise re-run themselves inside the nested-KVM harness
+ * (tests/harness/with-kvm), saying so on stderr. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "convert/cli.h"
+#include "vhdx/vdisk.h"
+#include "vmm/vmm.h"
+
+#define MAX_ARGV 128
+#define IN_HARNESS_ENV "GENSHIFT_IN_HARNESS"
+
+static const char boot_usage[] =
+	"usage: genshift boot VMCONFIG [OPTIONS]\n"
+	"       genshift boot --gen 1 --disk IMAGE [--memory SIZE] [--cpus N] [OPTIONS]\n"
+	"  Boots the VM on KVM (SeaBIOS for generation 1) with COM1 on the terminal, until\n"
+	"  the guest powers off. VMCONFIG is a genshift VM configuration (docs/vmcfg.md);\n"
+	"  --memory/--cpus override it.\n"
+	"\n"
+	"options:\n"
+	"  --serial-log FILE   COM1 output to FILE instead of the terminal\n"
+	"  --debugcon FILE     SeaBIOS debug log (port 0x402) to FILE\n"
+	"  --timeout SECONDS   stop the guest after SECONDS\n"
+	"  --accel auto|kvm|nested\n"
+	"                      auto (default): /dev/kvm when usable, else the nested-KVM\n"
+	"                      harness (tests/harness/with-kvm); kvm: /dev/kvm or fail;\n"
+	"                      nested: always the harness\n"
+	"  --no-sandbox        do not confine the VMM with seccomp once the VM is built\n"
+	"  --json              print the result as JSON on stdout\n"
+	"\n"
+	"exit status: 0 the guest powered off, 1 the VMM failed, 2 usage error,\n"
+	"             3 the guest did not power off (timeout, debug-exit port)\n";
+
+static const char verify_usage[] =
+	"usage: genshift verify (VMCONFIG | --gen 1 --disk IMAGE [--memory SIZE] [--cpus N])\n"
+	"                       --expect REGEX --timeout SECONDS [--json] [OPTIONS]\n"
+	"  Boots the VM, matches REGEX (POSIX extended) against each line of COM1 output and\n"
+	"  stops the guest at the first match. Reports matched or not, the time to the first\n"
+	"  firmware output, the time to the match, and why the run ended: matched, timeout,\n"
+	"  poweroff, triple-fault (a triple fault ends a verify run), debug-exit or vmm-error.\n"
+	"  Options as for `genshift boot`; COM1 output goes only to --serial-log FILE.\n"
+	"\n"
+	"exit status: 0 matched, 1 the VMM failed, 2 usage error, 3 not matched\n";
+
+enum { OPT_GEN = 256, OPT_DISK, OPT_MEMORY, OPT_CPUS, OPT_SERIAL_LOG, OPT_DEBUGCON,
+       OPT_TIMEOUT, OPT_ACCEL, OPT_NO_SANDBOX, OPT_JSON, OPT_EXPECT };
+
+static const struct option boot_options[] = {
+	{ "gen", required_argument, NULL, OPT_GEN },
+	{ "disk", required_argument, NULL, OPT_DISK },
+	{ "memory", required_argument, NULL, OPT_MEMORY },
+	{ "cpus", required_argument, NULL, OPT_CPUS },
+	{ "serial-log", required_argument, NULL, OPT_SERIAL_LOG },
+	{ "debugcon", required_argument, NULL, OPT_DEBUGCON },
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "accel", required_argument, NULL, OPT_ACCEL },
+	{ "no-sandbox", no_argument, NULL, OPT_NO_SANDBOX },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "expect", required_argument, NULL, OPT_EXPECT },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+struct boot_args {
+	bool verify, json, no_sandbox;
+	const char *config, *disk, *serial_log, *debugcon, *expect, *accel;
+	unsigned gen, cpus;
+	uint64_t memory_bytes;
+	double timeout_s;
+};
+
+static int usage_error(const struct boot_args *a, const char *msg)
+{
+	fprintf(stderr, "genshift %s: %s\n(see 'genshift %s --help')\n",
+		a->verify ? "verify" : "boot", msg, a->verify ? "verify" : "boot");
+	return GS_EXIT_USAGE;
+}
+
+static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || v < lo || v > hi)
+		return -EINVAL;
+	*out = (unsigned)v;
+	return 0;
+}
+
+static int parse_option(struct boot_args *a, int c, const char *arg)
+{
+	char *end;
+	switch (c) {
+	case OPT_GEN: return parse_uint(arg, 1, 2, &a->gen) ? usage_error(a, "--gen: 1 or 2") : 0;
+	case OPT_DISK: a->disk = arg; return 0;
+	case OPT_MEMORY:
+		return gs_parse_size(arg, &a->memory_bytes) ? usage_error(a, "--memory: bad size") : 0;
+	case OPT_CPUS:
+		return parse_uint(arg, 1, VMCFG_MAX_CPUS, &a->cpus)
+		       ? usage_error(a, "--cpus: 1..64") : 0;
+	case OPT_SERIAL_LOG: a->serial_log = arg; return 0;
+	case OPT_DEBUGCON: a->debugcon = arg; return 0;
+	case OPT_TIMEOUT:
+		a->timeout_s = strtod(arg, &end);
+		return (*end || end == arg || a->timeout_s <= 0)
+		       ? usage_error(a, "--timeout: a positive number of seconds") : 0;
+	case OPT_ACCEL:
+		a->accel = arg;
+		return (strcmp(arg, "auto") && strcmp(arg, "kvm") && strcmp(arg, "nested"))
+		       ? usage_error(a, "--accel: auto, kvm or nested") : 0;
+	case OPT_NO_SANDBOX: a->no_sandbox = true; return 0;
+	case OPT_JSON: a->json = true; return 0;
+	case OPT_EXPECT: a->expect = arg; return 0;
+	default: return usage_error(a, "unknown option");
+	}
+}
+
+static int parse_args(int argc, char **argv, struct boot_args *a)
+{
+	optind = 1;
+	int c;
+	while ((c = getopt_long(argc, argv, "h", boot_options, NULL)) != -1) {
+		if (c == 'h') {
+			fputs(a->verify ? verify_usage : boot_usage, stdout);
+			return -1;
+		}
+		int r = parse_option(a, c, optarg);
+		if (r)
+			return r;
+	}
+	if (optind < argc)
+		a->config = argv[optind++];
+	if (optind < argc)
+		return usage_error(a, "too many arguments");
+	if (!a->config == !a->disk)
+		return usage_error(a, "give either VMCONFIG or --disk IMAGE");
+	if (a->config && a->gen)
+		return usage_error(a, "--gen goes with --disk; VMCONFIG says its generation");
+	if (a->verify && (!a->expect || a->timeout_s <= 0))
+		return usage_error(a, "verify needs --expect REGEX and --timeout SECONDS");
+	if (!a->verify && a->expect)
+		return usage_error(a, "--expect belongs to `genshift verify`");
+	return 0;
+}
+
+static int build_cfg(const struct boot_args *a, struct vmcfg **out)
+{
+	struct vmcfg *cfg;
+	int r = a->config ? vmcfg_load(a->config, &cfg)
+			  : vmcfg_new_simple(a->gen ? a->gen : 1, a->disk, &cfg);
+	if (r < 0)
+		return r;
+	if (a->memory_bytes)
+		cfg->memory_bytes = a->memory_bytes;
+	if (a->cpus)
+		cfg->cpus = a->cpus;
+	*out = cfg;
+	return 0;
+}
+
+/* ---- running through the nested-KVM harness ---- */
+
+static bool kvm_usable(void)
+{
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+/* with-kvm sits at tests/harness/ of the tree this binary was built in (BUILD/genshift). */
+static int find_harness(char *out, size_t n, char *self, size_t self_n)
+{
+	const char *env = getenv("GENSHIFT_WITH_KVM");
+	ssize_t len = readlink("/proc/self/exe", self, self_n - 1);
+	if (len <= 0)
+		return -errno;
+	self[len] = '\0';
+	if (env) {
+		snprintf(out, n, "%s", env);
+	} else {
+		char tmp[PATH_MAX];
+		snprintf(tmp, sizeof(tmp), "%s", self);
+		snprintf(out, n, "%s/../tests/harness/with-kvm", dirname(tmp));
+	}
+	return access(out, X_OK) == 0 ? 0 : -errno;
+}
+
+static void add_rw_dir(char **argv, int *argc, char dirs[][PATH_MAX], int *ndirs,
+		       const char *file)
+{
+	char tmp[PATH_MAX], abs[PATH_MAX];
+	if (!file || *ndirs >= VMCFG_MAX_DISKS + 4)
+		return;
+	snprintf(tmp, sizeof(tmp), "%s", file);
+	if (!realpath(dirname(tmp), abs))
+		return;
+	for (int i = 0; i < *ndirs; i++)
+		if (!strcmp(dirs[i], abs))
+			return;
+	snprintf(dirs[*ndirs], PATH_MAX, "%s", abs);
+	argv[(*argc)++] = (char *)"--rw";
+	argv[(*argc)++] = dirs[(*ndirs)++];
+}
+
+/* Re-run this very command line inside the harness with --accel kvm. The host root is
+ * read-only there, so the directories of writable disks and output files are passed as
+ * --rw. Returns only on failure. */
+static int run_nested(int argc, char **argv, const struct boot_args *a, const struct vmcfg *cfg)
+{
+	static char dirs[VMCFG_MAX_DISKS + 4][PATH_MAX];
+	char harness[PATH_MAX], self[PATH_MAX];
+	char *nargv[MAX_ARGV];
+	int n = 0, ndirs = 0;
+	if (find_harness(harness, sizeof(harness), self, sizeof(self)) < 0) {
+		fprintf(stderr, "genshift: no usable /dev/kvm and no nested-KVM harness at %s\n",
+			harness);
+		return GS_EXIT_FAIL;
+	}
+	nargv[n++] = harness;
+	for (unsigned i = 0; i < cfg->n_disks; i++)
+		if (!cfg->disks[i].read_only)
+			add_rw_dir(nargv, &n, dirs, &ndirs, cfg->disks[i].path);
+	add_rw_dir(nargv, &n, dirs, &ndirs, a->serial_log);
+	add_rw_dir(nargv, &n, dirs, &ndirs, a->debugcon);
+	nargv[n++] = self;
+	for (int i = 0; i < argc && n < MAX_ARGV - 4; i++)
+		nargv[n++] = argv[i];
+	nargv[n++] = (char *)"--accel";
+	nargv[n++] = (char *)"kvm";
+	nargv[n] = NULL;
+	fprintf(stderr, "genshift: %s: running the VM through the nested-KVM harness (%s)\n",
+		a->accel && !strcmp(a->accel, "nested") ? "--accel nested" : "no usable /dev/kvm",
+		harness);
+	fflush(NULL);
+	setenv(IN_HARNESS_ENV, "1", 1);
+	if (a->accel && !strcmp(a->accel, "nested"))
+		setenv("WITH_KVM_MODE", "nested", 1);
+	execv(harness, nargv);
+	fprintf(stderr, "genshift: cannot run %s: %s\n", harness, strerror(errno));
+	return GS_EXIT_FAIL;
+}
+
+/* ---- results ---- */
+
+static struct json_object *exits_json(const struct vmm_exit_stats *e)
+{
+	struct json_object *o = json_object_new_object();
+	const struct { const char *k; uint64_t v; } f[] = {
+		{ "total", e->total }, { "io", e->io }, { "mmio", e->mmio },
+		{ "shutdown", e->shutdown }, { "intr", e->intr }, { "hlt", e->hlt },
+		{ "other", e->other }, { "io_serial", e->io_serial }, { "io_fw_cfg", e->io_fw_cfg },
+		{ "io_pci_config", e->io_pci_config }, { "io_virtio", e->io_virtio },
+		{ "io_pm", e->io_pm }, { "io_rtc", e->io_rtc }, { "io_debugcon", e->io_debugcon },
+		{ "io_unassigned", e->io_unassigned }, { "io_misc", e->io_misc },
+		{ "virtio_reads", e->virtio_reads }, { "virtio_writes", e->virtio_writes },
+		{ "virtio_flushes", e->virtio_flushes }, { "virtio_errors", e->virtio_errors },
+	};
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+		json_object_object_add(o, f[i].k, json_object_new_int64((int64_t)f[i].v));
+	return o;
+}
+
+static struct json_object *seconds_or_null(double s)
+{
+	return s < 0 ? NULL : json_object_new_double(s);
+}
+
+static void print_json(const struct boot_args *a, const struct vmcfg *cfg,
+		       const struct vmm_result *res)
+{
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "command", json_object_new_string(a->verify ? "verify" : "boot"));
+	if (a->verify) {
+		json_object_object_add(o, "matched",
+				       json_object_new_boolean(res->reason == VMM_EXIT_MATCHED));
+		json_object_object_add(o, "expect", json_object_new_string(a->expect));
+	}
+	json_object_object_add(o, "exit_reason",
+			       json_object_new_string(vmm_exit_reason_name(res->reason)));
+	json_object_object_add(o, "time_to_first_output_s", seconds_or_null(res->first_output_s));
+	json_object_object_add(o, "time_to_match_s", seconds_or_null(res->match_s));
+	json_object_object_add(o, "total_s", json_object_new_double(res->total_s));
+	json_object_object_add(o, "accel", json_object_new_string(
+		getenv(IN_HARNESS_ENV) ? "kvm (nested-KVM harness)" : "kvm"));
+	json_object_object_add(o, "generation", json_object_new_int((int)cfg->generation));
+	json_object_object_add(o, "cpus", json_object_new_int((int)cfg->cpus));
+	json_object_object_add(o, "resets", json_object_new_int((int)res->resets));
+	json_object_object_add(o, "seccomp", json_object_new_boolean(res->seccomp_active));
+	if (res->reason == VMM_EXIT_DEBUG_EXIT)
+		json_object_object_add(o, "debug_exit_code", json_object_new_int(res->debug_exit_code));
+	if (res->error[0])
+		json_object_object_add(o, "error", json_object_new_string(res->error));
+	json_object_object_add(o, "exits", exits_json(&res->exits));
+	gs_print_json(o);
+	json_object_put(o);
+}
+
+static void print_text(const struct boot_args *a, const struct vmm_result *res)
+{
+	FILE *f = a->verify ? stdout : stderr; /* boot: stdout is the guest's console */
+	const struct vmm_exit_stats *e = &res->exits;
+	if (a->verify)
+		fprintf(f, "verify: %s /%s/: %s after %.2f s", res->reason == VMM_EXIT_MATCHED
+			? "matched" : "NOT matched", a->expect, vmm_exit_reason_name(res->reason),
+			res->total_s);
+	else
+		fprintf(f, "genshift boot: %s after %.2f s", vmm_exit_reason_name(res->reason),
+			res->total_s);
+	if (res->first_output_s >= 0)
+		fprintf(f, " (first firmware output at %.2f s)", res->first_output_s);
+	fprintf(f, "\n  VM exits: %llu (io %llu, mmio %llu, shutdown %llu); resets %u%s\n",
+		(unsigned long long)e->total, (unsigned long long)e->io,
+		(unsigned long long)e->mmio, (unsigned long long)e->shutdown, res->resets,
+		getenv(IN_HARNESS_ENV) ? "; under the nested-KVM harness" : "");
+	if (res->error[0])
+		fprintf(f, "  error: %s\n", res->error);
+}
+
+static int exit_status(const struct boot_args *a, const struct vmm_result *res)
+{
+	if (res->reason == VMM_EXIT_ERROR)
+		return GS_EXIT_FAIL;
+	if (a->verify)
+		return res->reason == VMM_EXIT_MATCHED ? GS_EXIT_OK : GS_EXIT_DIFFERENT;
+	return res->reason == VMM_EXIT_POWEROFF ? GS_EXIT_OK : GS_EXIT_DIFFERENT;
+}
+
+static int run_here(const struct boot_args *a, const struct vmcfg *cfg)
+{
+	const char *log = a->serial_log ? a->serial_log : cfg->serial_log;
+	int fd = a->verify && !log ? -1 : STDOUT_FILENO;
+	if (log && (fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0) {
+		fprintf(stderr, "genshift: %s: %s\n", log, strerror(errno));
+		return GS_EXIT_FAIL;
+	}
+	struct vmm_opts o = {
+		.cfg = cfg, .serial_fd = fd, .debugcon_path = a->debugcon, .expect = a->expect,
+		.timeout_s = a->timeout_s, .triple_fault_resets = !a->verify,
+		.seccomp = !a->no_sandbox,
+	};
+	struct vmm_result res;
+	int r = vmm_run(&o, &res);
+	if (fd > STDOUT_FILENO)
+		close(fd);
+	if (r < 0 && !a->json)
+		fprintf(stderr, "genshift: %s\n", res.error);
+	if (a->json)
+		print_json(a, cfg, &res);
+	else if (r == 0)
+		print_text(a, &res);
+	return exit_status(a, &res);
+}
+
+static int boot_or_verify(int argc, char **argv, bool verify)
+{
+	struct boot_args a = { .verify = verify };
+	int r = parse_args(argc, argv, &a);
+	if (r)
+		return r < 0 ? GS_EXIT_OK : r;
+	struct vmcfg *cfg;
+	if (build_cfg(&a, &cfg) < 0) {
+		fprintf(stderr, "genshift: %s\n", vdisk_errmsg());
+		return GS_EXIT_FAIL;
+	}
+	bool want_nested = a.accel && !strcmp(a.accel, "nested");
+	bool want_kvm = a.accel && !strcmp(a.accel, "kvm");
+	if (!getenv(IN_HARNESS_ENV) && (want_nested || (!want_kvm && !kvm_usable())))
+		r = run_nested(argc, argv, &a, cfg);
+	else
+		r = run_here(&a, cfg);
+	vmcfg_free(cfg);
+	return r;
+}
+
+int cmd_boot(int argc, char **argv)
+{
+	return boot_or_verify(argc, argv, false);
+}
+
+int cmd_verify(int argc, char **argv)
+{
+	return boot_or_verify(argc, argv, true);
+}
