@@ -28,6 +28,8 @@ static const char partition_usage[] =
 	"        reserved partition.\n"
 	"  undo IMAGE UNDOFILE\n"
 	"        restores the saved bytes and the original disk size\n"
+	"  repair IMAGE\n"
+	"        rebuilds a damaged primary GPT from the backup, or the backup from the primary\n"
 	"\n"
 	"exit status: 0 success (convert: also when the disk already is GPT with an ESP),\n"
 	"             1 failure, 2 usage error\n";
@@ -370,6 +372,29 @@ static int do_undo(struct partition_args *a)
 	return GS_EXIT_OK;
 }
 
+static int do_repair(struct partition_args *a)
+{
+	struct vdisk *d;
+	struct part_table *t = NULL;
+
+	if (a->npos != 1)
+		return usage_error("repair takes one IMAGE");
+	if (vdisk_open(a->pos[0], VDISK_OPEN_RDWR, &d) < 0)
+		return fail();
+	int r = part_table_read(d, &t);
+	if (r == 0)
+		r = part_gpt_repair(d, t);
+	if (r == 0)
+		printf("%s: both GPT copies are valid; nothing to repair\n", a->pos[0]);
+	else if (r > 0)
+		printf("%s: rebuilt the %s GPT from the %s\n", a->pos[0],
+		       t->gpt_primary_valid ? "backup" : "primary",
+		       t->gpt_primary_valid ? "primary" : "backup");
+	part_table_free(t);
+	int c = vdisk_close(d);
+	return r < 0 || c < 0 ? fail() : GS_EXIT_OK;
+}
+
 int cmd_partition(int argc, char **argv)
 {
 	struct partition_args a;
@@ -389,5 +414,7 @@ int cmd_partition(int argc, char **argv)
 		return do_convert(&a);
 	if (!strcmp(argv[1], "undo"))
 		return do_undo(&a);
+	if (!strcmp(argv[1], "repair"))
+		return do_repair(&a);
 	return usage_error("unknown command");
 }

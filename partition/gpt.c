@@ -250,7 +250,7 @@ static int classify_mbr(struct part_table *t)
 			     "the 0xEE one mirror GPT partitions and can go out of sync", others);
 }
 
-static int use_copy(struct part_table *t, const struct gpt_copy *c)
+static int use_copy(struct part_table *t, struct gpt_copy *c)
 {
 	int r = classify_mbr(t);
 
@@ -263,15 +263,19 @@ static int use_copy(struct part_table *t, const struct gpt_copy *c)
 				  "not at the last LBA %llu (was the disk resized?)",
 				  (unsigned long long)c->alternate_lba,
 				  (unsigned long long)t->disk_sectors - 1);
-	return r ? r : parse_entries(t, c);
+	r = r ? r : parse_entries(t, c);
+	t->gpt_array = c->array; /* kept for part_gpt_repair */
+	c->array = NULL;
+	return r;
 }
 
-static int choose_copy(struct part_table *t, const struct gpt_copy *p, const struct gpt_copy *b)
+static int choose_copy(struct part_table *t, struct gpt_copy *p, struct gpt_copy *b)
 {
 	int r;
 
 	t->gpt_primary_valid = p->valid;
 	t->gpt_backup_valid = b->valid;
+	t->gpt_backup_lba = b->lba;
 	if (!p->has_signature && !b->has_signature)
 		return -ENODATA;
 	if (!p->valid && !b->valid)
@@ -335,7 +339,7 @@ static void build_header(const struct part_table *t, uint8_t *h, uint64_t my, ui
 	put_le64(h + GPT_HDR(last_usable_lba), t->last_usable_lba);
 	memcpy(h + GPT_HDR(disk_guid), t->disk_guid, 16);
 	put_le64(h + GPT_HDR(entries_lba), entries_lba);
-	put_le32(h + GPT_HDR(entry_count), GPT_DEFAULT_ENTRIES);
+	put_le32(h + GPT_HDR(entry_count), t->gpt_entry_count);
 	put_le32(h + GPT_HDR(entry_bytes), GPT_ENTRY_BYTES);
 	put_le32(h + GPT_HDR(entries_crc32), entries_crc);
 	put_le32(h + GPT_HDR(header_crc32), part_crc32(h, GPT_HEADER_BYTES));
@@ -366,4 +370,61 @@ int gpt_build(const struct part_table *t, uint8_t **array, uint8_t **primary_hdr
 	*primary_hdr = ph;
 	*backup_hdr = bh;
 	return 0;
+}
+
+/* ---- repair ---- */
+
+static int write_copy(struct vdisk *d, const struct part_table *t, uint64_t hdr_lba,
+		      uint64_t alt_lba, uint64_t array_lba)
+{
+	uint32_t ss = t->sector_bytes;
+	size_t bytes = (size_t)t->gpt_entry_count * GPT_ENTRY_BYTES;
+	size_t sectors = (bytes + ss - 1) / ss;
+	uint8_t *array = calloc(sectors, ss), *h = calloc(1, ss);
+	int r = array && h ? 0 : vdisk_fail(ENOMEM, "out of memory");
+
+	if (r == 0) {
+		memcpy(array, t->gpt_array, bytes);
+		build_header(t, h, hdr_lba, alt_lba, array_lba, part_crc32(array, bytes));
+		r = vdisk_write(d, array_lba * ss, array, sectors * ss);
+	}
+	if (r == 0)
+		r = vdisk_flush(d);
+	if (r == 0) /* header last: until it is written the copy stays recognisably bad */
+		r = vdisk_write(d, hdr_lba * ss, h, ss);
+	if (r == 0)
+		r = vdisk_flush(d);
+	free(array);
+	free(h);
+	return r;
+}
+
+int part_gpt_repair(struct vdisk *d, const struct part_table *t)
+{
+	uint64_t n = ((uint64_t)t->gpt_entry_count * GPT_ENTRY_BYTES + t->sector_bytes - 1) /
+		     t->sector_bytes;
+	int r;
+
+	if ((t->kind != PART_KIND_GPT && t->kind != PART_KIND_HYBRID) || !t->gpt_array)
+		return vdisk_fail(EINVAL, "%s: no GPT to repair", vdisk_path(d));
+	if (t->gpt_primary_valid && t->gpt_backup_valid)
+		return 0;
+	if (vdisk_size_bytes(d) != t->disk_sectors * t->sector_bytes)
+		return vdisk_fail(ESTALE, "%s: the disk is not the one the table was read from",
+				  vdisk_path(d));
+	if (!t->gpt_primary_valid) {
+		if (2 + n > t->first_usable_lba)
+			return vdisk_fail(EINVAL, "primary entry array (LBA 2..%llu) would overlap "
+					  "the first usable LBA %llu", (unsigned long long)(1 + n),
+					  (unsigned long long)t->first_usable_lba);
+		r = write_copy(d, t, 1, t->gpt_backup_lba, 2);
+	} else {
+		if (t->gpt_backup_lba < n + 1 || t->gpt_backup_lba - n <= t->last_usable_lba)
+			return vdisk_fail(EINVAL, "backup entry array before LBA %llu would overlap "
+					  "the last usable LBA %llu",
+					  (unsigned long long)t->gpt_backup_lba,
+					  (unsigned long long)t->last_usable_lba);
+		r = write_copy(d, t, t->gpt_backup_lba, 1, t->gpt_backup_lba - n);
+	}
+	return r < 0 ? r : 1;
 }

@@ -74,6 +74,8 @@ struct part_table {
 	uint64_t first_usable_lba, last_usable_lba;
 	uint32_t gpt_entry_count;
 	bool gpt_primary_valid, gpt_backup_valid;
+	uint64_t gpt_backup_lba;     /* where the backup header is (or belongs) */
+	uint8_t *gpt_array;          /* entry array of the copy read, gpt_entry_count x 128 */
 	/* Data partitions (never the extended container), sorted by number. */
 	size_t n_entries;
 	struct part_entry *entries;
@@ -106,6 +108,12 @@ const struct part_entry *part_table_find_esp(const struct part_table *t);
  * print them) <-> on-disk mixed-endian bytes. part_guid_parse returns 0 or -EINVAL. */
 void part_guid_to_str(const uint8_t guid[16], char out[37]);
 int part_guid_parse(const char *s, uint8_t out[16]);
+
+/* Rebuild the damaged copy of a GPT (t read from d, one copy valid) from the valid one: the
+ * entry array byte for byte, the header with its own location fields. Writes the array,
+ * then the header, then flushes. Returns 1 if a copy was rewritten, 0 if both were valid,
+ * -EINVAL if t is no GPT or the damaged copy's place overlaps the usable range. */
+int part_gpt_repair(struct vdisk *d, const struct part_table *t);
 
 /* ---- conversion ---- */
 

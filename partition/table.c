@@ -175,6 +175,7 @@ void part_table_free(struct part_table *t)
 	free(t->ebr_lbas);
 	free(t->entries);
 	free(t->free);
+	free(t->gpt_array);
 	part_notes_free(t->findings, t->n_findings);
 	free(t);
 }
