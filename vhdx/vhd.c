@@ -802,6 +802,18 @@ int vhd_disk_identity(const struct vdisk *d, uint8_t uuid[16], uint32_t *timesta
 
 /* ---- opening ---- */
 
+/* A footer copy at 0 that differs from the EOF footer (damaged, or an update interrupted
+ * between the two) is rewritten at the first flush of a read-write open. */
+static int compare_footer_copy(struct vhd_disk *v, const uint8_t eof[VHD_FOOTER_BYTES])
+{
+	uint8_t copy[VHD_FOOTER_BYTES];
+	int r = vdisk_pread(v->base.fd, v->base.path, copy, sizeof(copy), 0);
+
+	if (r == 0)
+		v->copy_footer_dirty = memcmp(copy, eof, sizeof(copy)) != 0;
+	return r;
+}
+
 /* The EOF footer, or for dynamic/differencing disks the copy at 0 when the EOF one is
  * damaged (the error about the EOF footer is the one reported if both fail). */
 static int load_footer(struct vhd_disk *v)
@@ -818,7 +830,7 @@ static int load_footer(struct vhd_disk *v)
 	if (r == 0) {
 		v->eof_footer_ok = true;
 		v->footer_pos = eof;
-		return 0;
+		return v->footer.disk_type == VHD_DISK_FIXED ? 0 : compare_footer_copy(v, buf);
 	}
 	snprintf(first_error, sizeof(first_error), "%s", vdisk_errmsg());
 	int r0 = vdisk_pread(v->base.fd, path, buf, sizeof(buf), 0);
@@ -1020,8 +1032,9 @@ int vhd_open(const struct vdisk *base, struct vdisk **out)
 		r = setup_subformat(v);
 	if (r < 0)
 		goto free_disk;
-	/* A read-write open repairs a recovered EOF footer at the first flush. */
-	v->meta_dirty = !v->eof_footer_ok && (base->flags & VDISK_OPEN_RDWR);
+	/* A read-write open repairs a recovered EOF footer or a stale copy at the first flush. */
+	v->meta_dirty = (!v->eof_footer_ok || v->copy_footer_dirty) &&
+		(base->flags & VDISK_OPEN_RDWR);
 	*out = &v->base;
 	return 0;
 

@@ -238,6 +238,29 @@ static void test_eof_footer_recovered(void **state)
 	assert_int_equal(vdisk_check(path, 0, report_count, counts), 0);
 }
 
+/* A damaged copy at 0 with a good EOF footer: opens, check errs, a rw open rewrites it. */
+static void test_footer_copy_repaired(void **state)
+{
+	struct fx x;
+	struct vdisk *d;
+	int counts[3] = { 0 };
+	(void)state;
+
+	fx_init(&x);
+	seal(x.b + FX_DYN, 1024, 36);
+	seal(x.b, 512, 64);
+	memcpy(x.b + FX_FOOTER, x.b, 512);
+	x.b[200] = 0x55; /* the copy's checksum is now wrong */
+	x.keep_footer_csum = x.keep_dyn_csum = true;
+	fx_write(&x);
+	assert_int_equal(vdisk_check(path, 0, report_count, counts), 1);
+	assert_int_equal(vdisk_open(path, VDISK_OPEN_RDWR, &d), 0);
+	assert_int_equal(vdisk_close(d), 0);
+	memset(counts, 0, sizeof(counts));
+	assert_int_equal(vdisk_check(path, 0, report_count, counts), 0);
+	assert_int_equal(counts[VDISK_CHECK_WARN], 0);
+}
+
 static void test_unknown_disk_type(void **state)
 {
 	struct fx x;
@@ -657,6 +680,7 @@ int main(void)
 		cmocka_unit_test(test_bad_cookie),
 		cmocka_unit_test(test_bad_footer_checksum),
 		cmocka_unit_test(test_eof_footer_recovered),
+		cmocka_unit_test(test_footer_copy_repaired),
 		cmocka_unit_test(test_unknown_disk_type),
 		cmocka_unit_test(test_footer_version),
 		cmocka_unit_test(test_size_not_sector_multiple),
