@@ -285,6 +285,17 @@ static int zero_tail(struct vdisk *d, uint64_t from)
 	return r;
 }
 
+/* Keep the backend's reason, and say what did happen. */
+static int note_not_shrunk(struct vdisk *d, uint64_t orig_size, int err)
+{
+	char why[512];
+
+	snprintf(why, sizeof(why), "%s", vdisk_errmsg()); /* the message buffer is reused */
+	return vdisk_fail(-err, "%s: the original bytes are restored, but the disk could not "
+			  "shrink back to %llu bytes: %s", vdisk_path(d),
+			  (unsigned long long)orig_size, why);
+}
+
 int part_undo(struct vdisk *d, const char *undo_path)
 {
 	struct undo_file u = { 0 };
@@ -308,8 +319,11 @@ int part_undo(struct vdisk *d, const char *undo_path)
 		r = vdisk_flush(d);
 	if (r == 0 && size > u.orig_size)
 		r = zero_tail(d, u.orig_size);
-	if (r == 0 && size > u.orig_size)
+	if (r == 0 && size > u.orig_size) {
 		r = vdisk_resize(d, u.orig_size);
+		if (r < 0)
+			r = note_not_shrunk(d, u.orig_size, r);
+	}
 	if (r == 0)
 		r = vdisk_flush(d);
 	free(u.buf);

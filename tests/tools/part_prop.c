@@ -8,6 +8,7 @@
  *                                partition's non-zero 4 KiB blocks and their offsets)
  *   part_prop sum IMAGE          print the file size and the same hash of the whole file
  *                                (sparse-aware, so fast on multi-GiB sparse images)
+ * With -4 first, sectors are 4096 bytes (4Kn): LBAs in the MBR and the layout count 4 KiB.
  *
  * Deliberately independent of libpartition: plain file I/O and its own MBR writer, so the
  * test judges the library instead of agreeing with it.
@@ -20,8 +21,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#define SS 512u
-#define MIB_SECTORS 2048u
+/* Logical sector size: 512, or 4096 for 4Kn layouts (part_prop -4 ...). */
+static unsigned SS = 512;
+#define MIB_SECTORS (1048576u / SS)
 #define MAX_PARTS 40
 
 struct part {
@@ -61,9 +63,9 @@ static void put32(uint8_t *p, uint32_t v)
 static void write_rec(int fd, uint64_t lba, int i, unsigned type, uint64_t start, uint64_t n,
 		      int active)
 {
-	uint8_t s[SS];
+	uint8_t s[512];
 
-	if (pread(fd, s, SS, (off_t)(lba * SS)) != SS)
+	if (pread(fd, s, 512, (off_t)(lba * SS)) != 512)
 		die("read sector");
 	uint8_t *p = s + 446 + 16 * i;
 	p[0] = active ? 0x80 : 0;
@@ -72,13 +74,13 @@ static void write_rec(int fd, uint64_t lba, int i, unsigned type, uint64_t start
 	put32(p + 12, (uint32_t)n);
 	s[510] = 0x55;
 	s[511] = 0xAA;
-	if (pwrite(fd, s, SS, (off_t)(lba * SS)) != SS)
+	if (pwrite(fd, s, 512, (off_t)(lba * SS)) != 512)
 		die("write sector");
 }
 
 static void fill_random(int fd, uint64_t lba, unsigned sectors)
 {
-	uint8_t buf[SS];
+	uint8_t buf[4096];
 
 	for (unsigned s = 0; s < sectors; s++) {
 		for (unsigned i = 0; i < SS; i += 8) {
@@ -199,12 +201,12 @@ static int gen(uint64_t seed, const char *path)
 		link_logicals(fd, ext_first, parts, lfirst, nlog, ebrs);
 	}
 	/* Disk signature and boot code bytes, as a real MBR has. */
-	uint8_t s[SS];
-	if (pread(fd, s, SS, 0) != SS)
+	uint8_t s[512];
+	if (pread(fd, s, 512, 0) != 512)
 		die("read MBR");
 	for (int i = 0; i < 444; i++)
 		s[i] = (uint8_t)next_rand();
-	if (pwrite(fd, s, SS, 0) != SS)
+	if (pwrite(fd, s, 512, 0) != 512)
 		die("write MBR");
 	printf("disk %llu\n", (unsigned long long)disk);
 	for (int i = 0; i < np; i++) {
@@ -282,6 +284,11 @@ static int sum(const char *image)
 
 int main(int argc, char **argv)
 {
+	if (argc > 1 && !strcmp(argv[1], "-4")) {
+		SS = 4096;
+		argc--;
+		argv++;
+	}
 	if (argc == 3 && !strcmp(argv[1], "sum"))
 		return sum(argv[2]);
 	if (argc == 4 && !strcmp(argv[1], "gen"))
