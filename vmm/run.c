@@ -106,6 +106,8 @@ static int prepare(struct machine *m)
 	}
 	if (o->debugcon_path && !(m->debugcon = fopen(o->debugcon_path, "we")))
 		return vdisk_fail(errno, "debug log %s: %s", o->debugcon_path, strerror(errno));
+	if (m->debugcon)
+		setvbuf(m->debugcon, NULL, _IOLBF, 0); /* a crash keeps the log up to its last line */
 	const char *fw = o->cfg->firmware_path ? o->cfg->firmware_path
 					       : vmm_default_firmware(o->cfg->generation);
 	int r = load_firmware(m, fw);

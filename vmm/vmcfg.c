@@ -167,10 +167,16 @@ static int resolve_path(const char *base_dir, char **path)
 	if (!base_dir || (*path)[0] == '/')
 		return 0;
 	size_t n = strlen(base_dir) + 1 + strlen(*path) + 1;
+	if (n - 1 > MAX_STRING_BYTES)
+		return vdisk_fail(ENAMETOOLONG, "vmcfg: path %.40s... is over %d characters once "
+				  "joined to its directory", *path, MAX_STRING_BYTES);
 	char *joined = malloc(n);
 	if (!joined)
 		return vdisk_fail(ENOMEM, "vmcfg: out of memory");
-	snprintf(joined, n, "%s/%s", base_dir, *path);
+	size_t dl = strlen(base_dir);
+	memcpy(joined, base_dir, dl);
+	joined[dl] = '/';
+	memcpy(joined + dl + 1, *path, n - dl - 1); /* includes the NUL */
 	free(*path);
 	*path = joined;
 	return 0;

@@ -1,0 +1,68 @@
+# tests/boot/vmm-lib.sh - shared by the vmm-*.test.sh boot tests (sourced, not run).
+# Sets: top, GENSHIFT, FIXTURES, work (scratch directory, removed on exit), and helpers.
+# Scratch lives under $BUILD, not $TMPDIR: the nested-KVM harness mounts a fresh tmpfs on
+# /tmp inside its L1, so images and logs under /tmp would not be shared with the VMM.
+set -eu
+top=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$top"
+BUILD=${BUILD:-build}
+GENSHIFT=${GENSHIFT:-$top/$BUILD/genshift}
+FIXTURES=${FIXTURES:-$top/$BUILD/fixtures}
+BOOT_TIMEOUT=${BOOT_TIMEOUT:-300}
+# VMM_ACCEL=nested forces the harness even where /dev/kvm exists (e.g. a host whose KVM
+# runs firmware but not Linux guests).
+mkdir -p "$top/$BUILD/vmm-boot-tmp"
+work=$(mktemp -d "$top/$BUILD/vmm-boot-tmp/$(basename "$0" .test.sh).XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+fail() {
+	echo "FAIL: $*" >&2
+	for f in "$work"/*.log; do
+		[ -f "$f" ] || continue
+		echo "--- last lines of $(basename "$f"):" >&2
+		tail -n 15 "$f" >&2
+	done
+	exit 1
+}
+
+need() {
+	for t in "$@"; do
+		command -v "$t" >/dev/null 2>&1 || fail "missing tool: $t"
+	done
+}
+
+# fixture NAME: copies $FIXTURES/NAME into $work (sparse; the VMM writes to it) and prints
+# the copy's path. Builds the fixtures if they are missing.
+fixture() {
+	if [ ! -f "$FIXTURES/$1" ]; then
+		BUILD=$BUILD tests/fixtures/build.sh >&2 || fail "cannot build fixtures"
+	fi
+	[ -f "$FIXTURES/$1" ] || fail "fixture $1 missing in $FIXTURES"
+	cp --sparse=always "$FIXTURES/$1" "$work/$1"
+	echo "$work/$1"
+}
+
+# json_field FILE KEY: a top-level scalar of genshift's --json output.
+json_field() {
+	python3 -c 'import json,sys; v=json.load(open(sys.argv[1]))[sys.argv[2]]; print(str(v).lower() if isinstance(v,bool) else v)' "$1" "$2"
+}
+
+# boot_fixture IMAGE NAME [verify options...]: verify gen1-tiny's marker with root=ok.
+boot_fixture() {
+	img=$1
+	name=$2
+	shift 2
+	rc=0
+	"$GENSHIFT" verify --disk "$img" \
+		--expect "GENSHIFT-BOOT-OK firmware=bios fixture=gen1-tiny root=ok" \
+		--timeout "$BOOT_TIMEOUT" --json --serial-log "$work/$name-serial.log" \
+		--accel "${VMM_ACCEL:-auto}" "$@" \
+		>"$work/$name.json" 2>"$work/$name-stderr.log" || rc=$?
+	cat "$work/$name.json"
+	[ "$rc" -eq 0 ] || fail "$name: verify exit $rc ($(cat "$work/$name-stderr.log" | tail -n 3))"
+	[ "$(json_field "$work/$name.json" matched)" = true ] || fail "$name: not matched"
+	[ "$(json_field "$work/$name.json" exit_reason)" = matched ] || fail "$name: exit reason"
+	grep -q 'GENSHIFT-BOOT-OK firmware=bios fixture=gen1-tiny root=ok disk=vda1' \
+		"$work/$name-serial.log" || fail "$name: marker not in the serial log"
+	echo "$name: matched after $(json_field "$work/$name.json" time_to_match_s) s"
+}
