@@ -165,19 +165,24 @@ static void print_header(const char *path, const struct part_table *t)
 
 static void print_entry(const struct part_table *t, const struct part_entry *e)
 {
-	char size[32], tn[32], type[8] = "";
+	char size[32], tn[32], type[64], flags[PART_NAME_BYTES + 32];
 
-	if (e->mbr_type)
-		snprintf(type, sizeof(type), "0x%02x ", e->mbr_type);
-	printf("  %4u %12llu %12llu %11s  %s%-28s", e->number, (unsigned long long)e->first_lba,
+	if (e->mbr_type) {
+		snprintf(type, sizeof(type), "0x%02x %s", e->mbr_type, part_type_name(e, tn));
+		snprintf(flags, sizeof(flags), "%s%s%s", e->bootable ? "active" : "",
+			 e->bootable && e->is_logical ? " " : "", e->is_logical ? "logical" : "");
+	} else {
+		snprintf(type, sizeof(type), "%s", part_type_name(e, tn));
+		snprintf(flags, sizeof(flags), "\"%s\"%s", e->name,
+			 e->attributes ? " (attributes set)" : "");
+	}
+	printf("  %4u %12llu %12llu %11s  ", e->number, (unsigned long long)e->first_lba,
 	       (unsigned long long)e->last_lba,
-	       gs_human_size((e->last_lba - e->first_lba + 1) * t->sector_bytes, size), type,
-	       part_type_name(e, tn));
-	if (e->mbr_type)
-		printf("%s%s", e->bootable ? " active" : "", e->is_logical ? " logical" : "");
+	       gs_human_size((e->last_lba - e->first_lba + 1) * t->sector_bytes, size));
+	if (flags[0])
+		printf("%-28s %s\n", type, flags);
 	else
-		printf(" \"%s\"%s", e->name, e->attributes ? " (attributes set)" : "");
-	putchar('\n');
+		printf("%s\n", type);
 }
 
 /* Free runs shorter than the 1 MiB alignment unit are alignment gaps, not worth a row. */
@@ -213,7 +218,8 @@ static void print_table(const char *path, const struct part_table *t)
 	for (size_t i = 0; i < t->n_entries; i++)
 		v[i] = &t->entries[i];
 	qsort(v, t->n_entries, sizeof(*v), by_start);
-	printf("  %4s %12s %12s %11s  %s\n", "No", "Start", "End", "Size", "Type");
+	printf("  %4s %12s %12s %11s  %-28s %s\n", "No", "Start", "End", "Size", "Type",
+	       t->kind == PART_KIND_MBR ? "Flags" : "Name");
 	for (size_t i = 0; i < t->n_entries; i++) {
 		print_free_before(t, v[i]->first_lba, &next_free);
 		print_entry(t, v[i]);

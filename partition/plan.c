@@ -265,8 +265,8 @@ static int plan_notes(struct plan_ctx *c)
 	free(gap);
 	if (r == 0 && c->t->ext_number)
 		r = note(c, "extended partition %u disappears; logical partitions keep their "
-			 "numbers (5 and up); its %zu EBR sectors stay on disk unused and are saved "
-			 "in the undo file", c->t->ext_number, c->t->n_ebrs);
+			 "numbers (5 and up); its EBR sectors (%zu) stay on disk unused and are "
+			 "saved in the undo file", c->t->ext_number, c->t->n_ebrs);
 	if (r == 0 && c->p->new_size_bytes > c->p->old_size_bytes)
 		r = note(c, "the virtual disk grows from %llu to %llu bytes to make room for the "
 			 "backup GPT%s", (unsigned long long)c->p->old_size_bytes,

@@ -11,12 +11,12 @@
 #   - where `sgdisk -g` can convert the same input, it yields the same boundaries and types;
 #   - undo restores a byte-identical image; with --no-grow an occupied end is refused and
 #     the image is left untouched.
-# PART_PROP_ITERATIONS (default 60) and PART_PROP_SEED (default 1) pick the layouts.
+# PART_PROP_ITERATIONS (default 40) and PART_PROP_SEED (default 1) pick the layouts.
 set -eu
 : "${BUILD:=build}" "${TMPDIR:=/tmp}"
 GENSHIFT=${GENSHIFT:-$BUILD/genshift}
 PROP=$BUILD/tests/part_prop
-n=${PART_PROP_ITERATIONS:-60}
+n=${PART_PROP_ITERATIONS:-40}
 seed0=${PART_PROP_SEED:-1}
 for tool in sgdisk sfdisk python3 "$PROP" "$GENSHIFT"; do
 	command -v "$tool" >/dev/null 2>&1 || { echo "FAIL: $tool not found"; exit 1; }

@@ -139,78 +139,97 @@ static void link_logicals(int fd, uint64_t ext_first, const struct part *parts, 
 	}
 }
 
-static int gen(uint64_t seed, const char *path)
-{
+struct layout {
 	struct part parts[MAX_PARTS];
 	uint64_t ebrs[MAX_PARTS];
-	int np = 0, nebr = 0;
+	int np, nebr;
+	int ext_slot, lfirst, nlog; /* ext_slot 0: no extended partition */
+	uint64_t ext_first, ext_last, disk;
+};
+
+/* Items (primaries, maybe one extended) one after another with random gaps; primaries
+ * take shuffled slots, so slot order and disk order differ. */
+static void place_items(struct layout *l)
+{
 	unsigned slots[4] = { 1, 2, 3, 4 };
 
-	rng = seed;
-	for (int i = 3; i > 0; i--) { /* primaries take shuffled slots */
+	for (int i = 3; i > 0; i--) {
 		int j = (int)rand_range(0, (uint64_t)i);
 		unsigned t = slots[i];
 		slots[i] = slots[j];
 		slots[j] = t;
 	}
-	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
-	if (fd < 0)
-		die(path);
 	unsigned items = (unsigned)rand_range(1, 4);
 	int ext_item = rand_range(0, 2) ? (int)rand_range(0, items - 1) : -1;
 	int to_end = (int)rand_range(0, 1);
 	uint64_t pos = rand_range(0, 3) ? MIB_SECTORS : 63;
-	uint64_t ext_first = 0, ext_last = 0;
-	int ext_slot = 0, lfirst = 0, nlog = 0;
-	/* Sectors are placed first, written once the disk size is known. */
 	for (unsigned i = 0; i < items; i++) {
 		if (i)
 			pos += rand_gap();
 		if ((int)i == ext_item) {
-			ext_first = pos;
-			ext_slot = (int)slots[i];
-			lfirst = np;
-			nlog = (int)rand_range(1, 5);
-			ext_last = gen_logicals(ext_first, (unsigned)nlog, parts, &np, ebrs, &nebr);
-			pos = ext_last + 1;
+			l->ext_first = pos;
+			l->ext_slot = (int)slots[i];
+			l->lfirst = l->np;
+			l->nlog = (int)rand_range(1, 5);
+			l->ext_last = gen_logicals(pos, (unsigned)l->nlog, l->parts, &l->np,
+						   l->ebrs, &l->nebr);
+			pos = l->ext_last + 1;
 			continue;
 		}
 		uint64_t size = rand_range(1, 8) * MIB_SECTORS - (rand_range(0, 2) ? 0 : 5);
-		parts[np++] = (struct part){ slots[i], pos, pos + size - 1, rand_type() };
+		l->parts[l->np++] = (struct part){ slots[i], pos, pos + size - 1, rand_type() };
 		pos += size;
 	}
-	uint64_t disk = pos + (to_end ? 0 : rand_range(0, 1) ? rand_range(1, 2047) :
-			       rand_range(1, 150) * MIB_SECTORS);
-	if (ftruncate(fd, (off_t)(disk * SS)) < 0)
-		die("truncate");
+	l->disk = pos + (to_end ? 0 : rand_range(0, 1) ? rand_range(1, 2047) :
+			 rand_range(1, 150) * MIB_SECTORS);
 	/* "A partition running to the disk's last sector": stretch the last one (for the
 	 * extended partition, its last logical). */
 	if (to_end) {
-		parts[np - 1].last = disk - 1;
+		l->parts[l->np - 1].last = l->disk - 1;
 		if (ext_item == (int)items - 1)
-			ext_last = disk - 1;
+			l->ext_last = l->disk - 1;
 	}
-	for (int i = 0; i < np; i++) {
-		const struct part *p = &parts[i];
+}
+
+static void write_tables(int fd, const struct layout *l)
+{
+	uint8_t s[512];
+
+	for (int i = 0; i < l->np; i++) {
+		const struct part *p = &l->parts[i];
 		if (p->number <= 4)
 			write_rec(fd, 0, (int)p->number - 1, p->type, p->first,
 				  p->last - p->first + 1, i == 0);
 	}
-	if (ext_item >= 0) {
-		write_rec(fd, 0, ext_slot - 1, 0x0F, ext_first, ext_last - ext_first + 1, 0);
-		link_logicals(fd, ext_first, parts, lfirst, nlog, ebrs);
+	if (l->ext_slot) {
+		write_rec(fd, 0, l->ext_slot - 1, 0x0F, l->ext_first,
+			  l->ext_last - l->ext_first + 1, 0);
+		link_logicals(fd, l->ext_first, l->parts, l->lfirst, l->nlog, l->ebrs);
 	}
 	/* Disk signature and boot code bytes, as a real MBR has. */
-	uint8_t s[512];
 	if (pread(fd, s, 512, 0) != 512)
 		die("read MBR");
 	for (int i = 0; i < 444; i++)
 		s[i] = (uint8_t)next_rand();
 	if (pwrite(fd, s, 512, 0) != 512)
 		die("write MBR");
-	printf("disk %llu\n", (unsigned long long)disk);
-	for (int i = 0; i < np; i++) {
-		const struct part *p = &parts[i];
+}
+
+static int gen(uint64_t seed, const char *path)
+{
+	struct layout l = { .np = 0 };
+
+	rng = seed;
+	place_items(&l);
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0)
+		die(path);
+	if (ftruncate(fd, (off_t)(l.disk * SS)) < 0)
+		die("truncate");
+	write_tables(fd, &l);
+	printf("disk %llu\n", (unsigned long long)l.disk);
+	for (int i = 0; i < l.np; i++) {
+		const struct part *p = &l.parts[i];
 		uint64_t n = p->last - p->first + 1;
 		fill_random(fd, p->first, n < 4 ? (unsigned)n : 4);
 		fill_random(fd, p->last - (n < 4 ? n : 4) + 1, n < 4 ? (unsigned)n : 4);
