@@ -66,6 +66,8 @@ if esp not in layout:
     for num, (s, t, _) in mine.items():
         if num != esp and s <= e[1] and e[0] <= t:
             err("ESP overlaps partition %d" % num)
+    if e[1] < max(t for (_, t, _) in layout.values()):
+        print("esp-in-gap")
 extra = set(mine) - set(layout) - {esp, plan["msr_number"]}
 if extra:
     err("unexpected partitions %s" % extra)
@@ -79,7 +81,7 @@ if sg_path != "-":
     print("sgdisk-agree")
 '
 
-agree=0 converted=0 refused=0
+agree=0 converted=0 refused=0 ingap=0
 i=0
 while [ "$i" -lt "$n" ]; do
 	seed=$((seed0 + i))
@@ -122,10 +124,13 @@ while [ "$i" -lt "$n" ]; do
 	python3 -c "$compare_py" "$work/layout" "$work/ours.json" "$work/sfd.json" \
 		"$work/plan.json" "$sgjson" >"$work/cmp" || fail "$(cat "$work/cmp")"
 	grep -q sgdisk-agree "$work/cmp" && agree=$((agree + 1))
+	grep -q esp-in-gap "$work/cmp" && ingap=$((ingap + 1))
 	"$GENSHIFT" partition undo "$img" "$img.genshift-undo" >/dev/null || fail "undo failed"
 	[ "$("$PROP" sum "$img")" = "$sum0" ] || fail "undo did not restore the image"
 done
 echo "property: $n layouts, $converted converted (sgdisk -v clean, sfdisk agrees, undo exact),"
-echo "  $agree also converted by sgdisk -g with identical boundaries and types, $refused refused with --no-grow"
+echo "  $agree also converted by sgdisk -g with identical boundaries and types, $refused refused with --no-grow,"
+echo "  $ingap with the ESP placed in a gap between partitions"
 [ "$converted" -gt $((n / 2)) ] || { echo "FAIL: too few conversions"; exit 1; }
 [ "$agree" -gt 0 ] || { echo "FAIL: no layout was comparable with sgdisk -g"; exit 1; }
+[ "$ingap" -gt 0 ] || { echo "FAIL: no layout put the ESP into a gap"; exit 1; }

@@ -100,11 +100,13 @@ static unsigned rand_type(void)
 	return types[rand_range(0, sizeof(types) / sizeof(types[0]) - 1)];
 }
 
+/* Gaps: none, odd-sized, a few MiB, or now and then one large enough for an ESP. */
 static uint64_t rand_gap(void)
 {
-	switch (rand_range(0, 3)) {
-	case 0: return 0;
-	case 1: return rand_range(1, 100);
+	switch (rand_range(0, 7)) {
+	case 0: case 1: return 0;
+	case 2: case 3: return rand_range(1, 100);
+	case 4: return rand_range(100, 140) * MIB_SECTORS;
 	default: return rand_range(1, 3) * MIB_SECTORS;
 	}
 }
