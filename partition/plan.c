@@ -134,7 +134,7 @@ static uint64_t max_last_lba(const struct part_table *t)
 
 /* First 1 MiB-aligned run of `sectors` in the free space of the current disk, or the end of
  * the partitions (the disk then grows). */
-static int place(struct plan_ctx *c, uint64_t sectors, uint64_t *start)
+static int place(struct plan_ctx *c, uint64_t sectors, const char *what, uint64_t *start)
 {
 	uint64_t last_usable = c->disk_sectors - 2 - c->array_sectors;
 	int r = 0;
@@ -143,15 +143,16 @@ static int place(struct plan_ctx *c, uint64_t sectors, uint64_t *start)
 		r = part_compute_free(c->after, c->first_usable, last_usable, false);
 	for (size_t i = 0; i < c->after->n_free && r == 0; i++) {
 		uint64_t s = align_up(c->after->free[i].first_lba, c->align_sectors);
-		if (s + sectors - 1 <= c->after->free[i].last_lba && s >= c->after->free[i].first_lba) {
+		if (s + sectors - 1 <= c->after->free[i].last_lba) {
 			*start = s;
 			return 0;
 		}
 	}
 	if (r == 0 && !c->o->allow_grow)
-		r = vdisk_fail(ENOSPC, "no free run of %llu sectors (1 MiB aligned) for the new "
-			       "partition, and growing the disk is not allowed",
-			       (unsigned long long)sectors);
+		r = vdisk_fail(ENOSPC, "no free run of %llu sectors (%llu MiB, 1 MiB aligned) for "
+			       "the %s, and growing the disk is not allowed",
+			       (unsigned long long)sectors,
+			       (unsigned long long)(sectors * c->after->sector_bytes >> 20), what);
 	uint64_t after_last = max_last_lba(c->after) + 1;
 	*start = align_up(after_last > c->first_usable ? after_last : c->first_usable,
 			  c->align_sectors);
@@ -167,7 +168,7 @@ static int add_new_partition(struct plan_ctx *c, uint64_t bytes, const char *typ
 	if (e.number == 0)
 		return vdisk_fail(ENOSPC, "all %u GPT entries are in use; no room for the %s",
 				  PART_MAX_NUMBER, name);
-	int r = place(c, sectors, &start);
+	int r = place(c, sectors, name, &start);
 	if (r == 0)
 		r = new_guid(c, e.guid);
 	if (r < 0)
