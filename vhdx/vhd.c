@@ -586,45 +586,63 @@ static int vhd_alloc_block(struct vhd_disk *v, uint32_t blk)
 	return 0;
 }
 
-/* Bring the sector containing block byte in_blk into the file if its bit is clear, so a
- * partial-sector write does not hide the rest of the parent's sector. */
-static int fill_sector_from_parent(struct vhd_disk *v, uint32_t blk, uint32_t in_blk,
-				   const uint8_t *bits)
-{
-	uint32_t sector = in_blk / VHD_SECTOR_BYTES;
-	uint8_t buf[VHD_SECTOR_BYTES];
+/* Sectors per bitmap byte: bits are set a whole byte (4 KiB) at a time. libvhdi 20210425
+ * misreads a byte that is only partly set after a 0xff byte (it takes the clear sectors
+ * from the child), and Windows writes whole 4 KiB pages anyway. */
+#define VHD_BITMAP_GROUP_SECTORS 8u
 
-	if (bit_is_set(bits, sector))
-		return 0;
-	uint64_t voff = (uint64_t)blk * v->block_bytes + (uint64_t)sector * VHD_SECTOR_BYTES;
-	int r = read_parent(v, voff, buf, sizeof(buf));
-	if (r == 0)
-		r = vdisk_pwrite(v->base.fd, v->base.path, buf, sizeof(buf),
-				 block_data_offset(v, blk) + (uint64_t)sector * VHD_SECTOR_BYTES);
+/* Before a write of block bytes [in_blk, end) marks the bitmap group of `sector` present,
+ * copy in from the parent (zeros for dynamic disks) every sector of the group whose bit is
+ * clear and which the write does not cover completely. */
+static int fill_group_from_parent(struct vhd_disk *v, uint32_t blk, uint32_t sector,
+				  const uint8_t *bits, uint32_t in_blk, uint32_t end)
+{
+	uint8_t buf[VHD_BITMAP_GROUP_SECTORS * VHD_SECTOR_BYTES];
+	uint32_t first = sector - sector % VHD_BITMAP_GROUP_SECTORS;
+	bool have = false;
+	int r = 0;
+
+	for (uint32_t s = first; r == 0 && s < first + VHD_BITMAP_GROUP_SECTORS; s++) {
+		uint32_t lo = s * VHD_SECTOR_BYTES, hi = lo + VHD_SECTOR_BYTES;
+		if (bit_is_set(bits, s) || (in_blk <= lo && hi <= end))
+			continue;
+		if (!have) {
+			uint64_t voff = (uint64_t)blk * v->block_bytes +
+				(uint64_t)first * VHD_SECTOR_BYTES;
+			r = read_parent(v, voff, buf, sizeof(buf));
+			have = true;
+		}
+		if (r == 0)
+			r = vdisk_pwrite(v->base.fd, v->base.path,
+					 buf + (s - first) * VHD_SECTOR_BYTES, VHD_SECTOR_BYTES,
+					 block_data_offset(v, blk) + lo);
+	}
 	return r;
 }
 
 /* Write into an allocated block and mark its sectors as present in the bitmap
  * (differencing blocks, and dynamic blocks whose bitmap is not all ones). */
 static int write_bitmap_piece(struct vhd_disk *v, uint32_t blk, uint32_t in_blk,
-			    const uint8_t *buf, size_t len, bool fresh)
+			      const uint8_t *buf, size_t len, bool fresh)
 {
 	struct vhd_bitmap_slot *s;
-	int r = slot_for_update(v, blk, fresh, &s);
 	uint32_t end = in_blk + (uint32_t)len;
+	uint32_t g0 = in_blk / VHD_SECTOR_BYTES / VHD_BITMAP_GROUP_SECTORS;
+	uint32_t g1 = (end - 1) / VHD_SECTOR_BYTES / VHD_BITMAP_GROUP_SECTORS;
+	int r = slot_for_update(v, blk, fresh, &s);
 
-	if (r == 0 && in_blk % VHD_SECTOR_BYTES)
-		r = fill_sector_from_parent(v, blk, in_blk, s->bits);
-	if (r == 0 && end % VHD_SECTOR_BYTES &&
-	    (end / VHD_SECTOR_BYTES != in_blk / VHD_SECTOR_BYTES || !(in_blk % VHD_SECTOR_BYTES)))
-		r = fill_sector_from_parent(v, blk, end - 1, s->bits);
+	if (r == 0)
+		r = fill_group_from_parent(v, blk, g0 * VHD_BITMAP_GROUP_SECTORS, s->bits,
+					   in_blk, end);
+	if (r == 0 && g1 != g0)
+		r = fill_group_from_parent(v, blk, g1 * VHD_BITMAP_GROUP_SECTORS, s->bits,
+					   in_blk, end);
 	if (r == 0)
 		r = vdisk_pwrite(v->base.fd, v->base.path, buf, len,
 				 block_data_offset(v, blk) + in_blk);
 	if (r < 0)
 		return r;
-	for (uint32_t sec = in_blk / VHD_SECTOR_BYTES; sec <= (end - 1) / VHD_SECTOR_BYTES; sec++)
-		s->bits[sec / 8] |= (uint8_t)(0x80u >> (sec % 8));
+	memset(s->bits + g0, 0xff, g1 - g0 + 1);
 	v->meta_dirty = true;
 	return 0;
 }
