@@ -76,3 +76,15 @@ ours=$1 rss=$2
 set -- $(best_of b.vhdx qemu-img convert -f raw -O vhdx -o subformat=dynamic data64g.raw b.vhdx)
 report "raw 64 GiB (100 MiB data) -> dynamic VHDX" "$ours" "$1" "$rss"
 qemu-img compare -q -f raw -F vhdx data64g.raw a.vhdx || { echo "bench: result differs"; exit 1; }
+
+# ---- vmm (issue 5): time to the gen1-tiny marker, genshift's VMM against QEMU ----
+# Both boot the same raw fixture with the same SeaBIOS on the same KVM in one harness run
+# (tests/harness/with-kvm: native /dev/kvm when usable, else nested). Scratch goes under
+# $BUILD because the harness puts a fresh tmpfs on /tmp and /var/tmp inside its L1.
+vmm_fixture=$top/$BUILD/fixtures/gen1-tiny.raw
+[ -f "$vmm_fixture" ] || BUILD=$BUILD "$top/tests/fixtures/build.sh" >/dev/null
+vmm_work=$(mkdir -p "$top/$BUILD/vmm-bench" && mktemp -d "$top/$BUILD/vmm-bench/run.XXXXXX")
+BUILD=$BUILD "$top/tests/harness/with-kvm" --rw "$vmm_work" "$top/tests/bench/vmm-boot.sh" \
+	"$gs" "$vmm_fixture" "$vmm_work" "${VMM_BENCH_REPEAT:-1}" ||
+	{ rm -rf "$vmm_work"; echo "bench: vmm boot comparison failed"; exit 1; }
+rm -rf "$vmm_work"
