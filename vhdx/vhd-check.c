@@ -179,6 +179,33 @@ static void check_bat(struct vhd_checker *c, const struct vhd_dyn_header *h)
 	free(bat);
 }
 
+/* Locator texts lie inside the file and clear of the headers and the BAT. */
+static void check_locators(struct vhd_checker *c, const struct vhd_dyn_header *h)
+{
+	uint64_t table_end = h->table_offset + 4ull * h->max_table_entries;
+
+	for (unsigned i = 0; i < VHD_LOCATOR_COUNT; i++) {
+		const struct vhd_locator *l = &h->locators[i];
+		uint64_t off = l->data_offset, len = l->data_length;
+		if (l->code == 0)
+			continue;
+		if (off > c->data_end || len > c->data_end - off || off < VHD_FOOTER_BYTES)
+			finding(c, VDISK_CHECK_ERROR, "%s: parent locator %u (code %08x): %llu "
+				"bytes at offset %llu are outside the data area (512 to %llu)",
+				c->path, i, l->code, (unsigned long long)len,
+				(unsigned long long)off, (unsigned long long)c->data_end);
+		else if (off < table_end && h->table_offset < off + len)
+			finding(c, VDISK_CHECK_ERROR, "%s: parent locator %u (code %08x) at offset "
+				"%llu overlaps the BAT at %llu", c->path, i, l->code,
+				(unsigned long long)off, (unsigned long long)h->table_offset);
+		else if (off < c->footer.data_offset + VHD_DYN_HEADER_BYTES &&
+			 c->footer.data_offset < off + len)
+			finding(c, VDISK_CHECK_ERROR, "%s: parent locator %u (code %08x) at offset "
+				"%llu overlaps the dynamic header", c->path, i, l->code,
+				(unsigned long long)off);
+	}
+}
+
 static void check_dynamic(struct vhd_checker *c)
 {
 	uint8_t buf[VHD_DYN_HEADER_BYTES];
@@ -196,6 +223,8 @@ static void check_dynamic(struct vhd_checker *c)
 		finding(c, VDISK_CHECK_ERROR, "%s", vdisk_errmsg());
 		return;
 	}
+	if (c->footer.disk_type == VHD_DISK_DIFFERENCING)
+		check_locators(c, &h);
 	check_bat(c, &h);
 }
 

@@ -206,11 +206,14 @@ static void test_bad_footer_checksum(void **state)
 	expect_refused(&x, EINVAL, "footer checksum");
 }
 
+static char first_error[1024];
+
 static void report_count(enum vdisk_check_severity sev, const char *msg, void *opaque)
 {
 	int *counts = opaque;
+	if (sev == VDISK_CHECK_ERROR && counts[sev] == 0)
+		snprintf(first_error, sizeof(first_error), "%s", msg);
 	counts[sev]++;
-	(void)msg;
 }
 
 /* A damaged EOF footer with a good copy at 0: opens, check warns, rw open repairs it. */
@@ -541,6 +544,18 @@ static void test_diff_wrong_parent_id(void **state)
 	expect_refused(&x, EINVAL, "unique id");
 }
 
+static void test_check_locator_overlaps_bat(void **state)
+{
+	struct fx x;
+	int counts[3] = { 0 };
+	(void)state;
+	make_differencing(&x, ".\\p.vhd");
+	be64(x.b + FX_DYN + 576 + 16, FX_BAT);
+	fx_write(&x);
+	assert_int_equal(vdisk_check(path, 0, report_count, counts), 1);
+	assert_non_null(strstr(first_error, "overlaps the BAT"));
+}
+
 static void test_diff_no_locator(void **state)
 {
 	struct fx x;
@@ -634,6 +649,35 @@ static void test_create_write_reopen(void **state)
 	assert_int_equal(vdisk_check(path, 0, report_count, counts), 0);
 }
 
+/* Geometry by the spec algorithm, against values observed in real files (docs section
+ * 2.4): Hyper-V's 127 GiB and 1 GiB disks, qemu's ext2.vhd, and the maximum above it. */
+static void test_chs_geometry(void **state)
+{
+	static const struct { uint64_t size; unsigned c, h, s; } cases[] = {
+		{ 136365211648ull, 65278, 16, 255 },
+		{ 1073741824ull, 2080, 16, 63 },
+		{ 4212736ull, 121, 4, 17 },
+		{ 2199023255552ull - (8ull << 30), 65535, 16, 255 },
+	};
+	(void)state;
+
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct vdisk_create_opts o = { .format = VDISK_FORMAT_VHD,
+					       .subformat = VDISK_SUB_DYNAMIC,
+					       .size_bytes = cases[i].size };
+		struct vdisk *d;
+		struct vdisk_info info;
+		unlink(path);
+		assert_int_equal(vdisk_create(path, &o, &d), 0);
+		assert_int_equal(vdisk_get_info(d, &info), 0);
+		assert_int_equal(info.size_bytes, cases[i].size); /* exact: creator gnsh */
+		assert_int_equal(info.chs_cylinders, cases[i].c);
+		assert_int_equal(info.chs_heads, cases[i].h);
+		assert_int_equal(info.chs_sectors, cases[i].s);
+		vdisk_close(d);
+	}
+}
+
 static void test_create_bad_sizes(void **state)
 {
 	struct vdisk_create_opts o = { .format = VDISK_FORMAT_VHD, .subformat = VDISK_SUB_FIXED,
@@ -708,12 +752,14 @@ int main(void)
 		cmocka_unit_test(test_diff_drive_letter_locator),
 		cmocka_unit_test(test_diff_macx_locator),
 		cmocka_unit_test(test_diff_wrong_parent_id),
+		cmocka_unit_test(test_check_locator_overlaps_bat),
 		cmocka_unit_test(test_diff_no_locator),
 		cmocka_unit_test(test_diff_locator_outside),
 		cmocka_unit_test(test_diff_parent_missing),
 		cmocka_unit_test(test_diff_parent_loop),
 		cmocka_unit_test(test_dynamic_partial_bitmap),
 		cmocka_unit_test(test_create_write_reopen),
+		cmocka_unit_test(test_chs_geometry),
 		cmocka_unit_test(test_create_bad_sizes),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
