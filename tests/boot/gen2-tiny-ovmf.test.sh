@@ -1,5 +1,5 @@
 #!/bin/sh
-# gen2-tiny (GPT + FAT32 ESP, \EFI\BOOT\BOOTX64.EFI) boots under OVMF (QEMU TCG, q35) to
+# gen2-tiny (GPT + FAT32 ESP, \EFI\BOOT\BOOTX64.EFI) boots under OVMF (QEMU TCG, pc machine, virtio-blk) to
 # "GENSHIFT-BOOT-OK firmware=uefi fixture=gen2-tiny": the known-good gen 2 reference.
 . "$(dirname "$0")/lib.sh"
 need_fixtures

@@ -1,9 +1,10 @@
 #!/bin/sh
 # qemu-boot.sh: boots one fixture disk in QEMU and checks its serial marker.
 #
-# usage: qemu-boot.sh [--kvm] [--timeout SECONDS] bios|uefi DISK FORMAT FIXTURE
-#   bios: i440fx machine, SeaBIOS, the disk on IDE.
-#   uefi: q35 machine, OVMF_CODE_4M.fd + a fresh copy of OVMF_VARS_4M.fd, virtio-blk.
+# usage: qemu-boot.sh [--kvm] [--if virtio|ide] [--timeout SECONDS] bios|uefi DISK FORMAT FIXTURE
+#   The machine is QEMU's "pc" (i440FX + PIIX), the platform genshift's VMM emulates
+#   (vmm-device-model.md), with the disk on virtio-blk (default) or IDE.
+#   bios: SeaBIOS. uefi: OVMF_CODE_4M.fd + a fresh copy of OVMF_VARS_4M.fd.
 #   FORMAT is QEMU's: raw, vpc (VHD) or vhdx. The disk is opened with snapshot=on, so
 #   it is never written and may sit on a read-only filesystem.
 #   --kvm uses -accel kvm (needs /dev/kvm: run it through tests/harness/with-kvm),
@@ -16,18 +17,20 @@ set -eu
 
 accel=tcg
 limit=300
+diskif=virtio
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--kvm) accel=kvm; shift ;;
 	--timeout) limit=$2; shift 2 ;;
+	--if) diskif=$2; shift 2 ;;
 	*) break ;;
 	esac
 done
-[ $# -eq 4 ] || { echo "usage: qemu-boot.sh [--kvm] [--timeout S] bios|uefi DISK FORMAT FIXTURE" >&2; exit 2; }
+[ $# -eq 4 ] || { echo "usage: qemu-boot.sh [--kvm] [--if virtio|ide] [--timeout S] bios|uefi DISK FORMAT FIXTURE" >&2; exit 2; }
 fw=$1 disk=$2 format=$3 fixture=$4
 
 fail() {
-	echo "FAIL: $fixture ($format, $fw, $accel): $*"
+	echo "FAIL: $fixture ($format, $diskif, $fw, $accel): $*"
 	if [ -s "${tmp:-/nonexistent}/serial.log" ]; then
 		tail -n 15 "$tmp/serial.log" | tr -d '\r' | sed 's/^/  serial: /'
 	fi
@@ -38,18 +41,19 @@ fail() {
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/qemu-boot.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
+case "$diskif" in virtio|ide) ;; *) fail "--if must be virtio or ide" ;; esac
 case "$fw" in
 bios)
-	set -- -machine pc -drive "file=$disk,format=$format,if=ide,snapshot=on" ;;
+	set -- -machine pc -drive "file=$disk,format=$format,if=$diskif,snapshot=on" ;;
 uefi)
 	code=/usr/share/OVMF/OVMF_CODE_4M.fd
 	vars=/usr/share/OVMF/OVMF_VARS_4M.fd
 	[ -f "$code" ] && [ -f "$vars" ] || fail "no $code / $vars (install ovmf: make deps)"
 	cp "$vars" "$tmp/vars.fd"
-	set -- -machine q35 \
+	set -- -machine pc \
 		-drive "if=pflash,format=raw,unit=0,readonly=on,file=$code" \
 		-drive "if=pflash,format=raw,unit=1,file=$tmp/vars.fd" \
-		-drive "file=$disk,format=$format,if=virtio,snapshot=on" ;;
+		-drive "file=$disk,format=$format,if=$diskif,snapshot=on" ;;
 *) fail "firmware must be bios or uefi" ;;
 esac
 [ "$accel" = tcg ] || [ -c /dev/kvm ] || fail "--kvm but no /dev/kvm here"
@@ -68,4 +72,4 @@ case "$marker" in
 "GENSHIFT-BOOT-OK firmware=$fw fixture=$fixture root=ok "*) ;;
 *) fail "wrong marker: $marker" ;;
 esac
-echo "boot ok: $fixture ($format, $fw, $accel) in ${secs}s: $marker"
+echo "boot ok: $fixture ($format, $diskif, $fw, $accel) in ${secs}s: $marker"
