@@ -671,7 +671,8 @@ static void test_undo_corrupt(void **state)
 	struct part_table *t;
 	struct part_plan *p;
 	struct vdisk *d = fx_open(&f, "undo.img", VDISK_OPEN_RDWR);
-	const char *undo = tmp_path("c.undo");
+	char undo[512];
+	snprintf(undo, sizeof(undo), "%s", tmp_path("c.undo"));
 	unlink(undo);
 	assert_int_equal(part_table_read(d, &t), 0);
 	assert_int_equal(part_plan_new(d, t, &o, &p), 0);
@@ -694,6 +695,161 @@ static void test_undo_corrupt(void **state)
 	part_table_free(t);
 	part_plan_free(p);
 	free(f.img);
+}
+
+static bool has_finding(const struct part_table *t, const char *part)
+{
+	for (size_t i = 0; i < t->n_findings; i++)
+		if (strstr(t->findings[i], part))
+			return true;
+	return false;
+}
+
+static void test_empty_extended(void **state)
+{
+	(void)state;
+	struct fx f = fx_new(8 * MIB);
+	struct part_table *t;
+	mbr_rec(&f, 0, 0, 0, 0x83, 2048, 2048);
+	mbr_rec(&f, 0, 1, 0, 0x05, 4096, 4096); /* no EBR written at all */
+	assert_int_equal(fx_read(&f, &t), 0);
+	assert_int_equal(t->n_entries, 1);
+	assert_true(has_finding(t, "holds no logical partitions"));
+	part_table_free(t);
+	free(f.img);
+}
+
+static void test_status_byte(void **state)
+{
+	(void)state;
+	struct fx f = fx_new(8 * MIB);
+	struct part_table *t;
+	mbr_rec(&f, 0, 0, 0x7F, 0x83, 2048, 2048);
+	assert_int_equal(fx_read(&f, &t), 0);
+	assert_true(has_finding(t, "status byte 0x7f"));
+	part_table_free(t);
+	free(f.img);
+}
+
+/* 130 EBRs, each with a 2-sector logical: more than a 128-entry GPT could number. */
+static void test_ebr_chain_too_long(void **state)
+{
+	(void)state;
+	struct fx f = fx_new(8 * MIB);
+	mbr_rec(&f, 0, 0, 0, 0x0F, 2048, 130 * 4);
+	for (uint32_t i = 0; i < 130; i++) {
+		uint64_t ebr = 2048 + 4 * i;
+		mbr_rec(&f, ebr, 0, 0, 0x83, 1, 2);
+		if (i + 1 < 130)
+			mbr_rec(&f, ebr, 1, 0, 0x05, 4 * (i + 1), 4);
+	}
+	expect_error(&f, EINVAL, "more than 124 logical partitions");
+	free(f.img);
+}
+
+static void test_stale_gpt_behind_mbr(void **state)
+{
+	(void)state;
+	struct fx f = gpt_fixture();
+	struct part_table *t;
+	memset(f.img + 446, 0, 64); /* an interrupted conversion: MBR back, GPT still there */
+	mbr_rec(&f, 0, 0, 0, 0x83, 2048, 2048);
+	assert_int_equal(fx_read(&f, &t), 0);
+	assert_int_equal(t->kind, PART_KIND_MBR);
+	assert_true(has_finding(t, "GPT is ignored"));
+	part_table_free(t);
+	free(f.img);
+}
+
+static void test_gpt_without_pmbr(void **state)
+{
+	(void)state;
+	struct fx f = gpt_fixture();
+	struct part_table *t;
+	memset(f.img, 0, SS);
+	assert_int_equal(fx_read(&f, &t), 0);
+	assert_int_equal(t->kind, PART_KIND_GPT);
+	assert_true(has_finding(t, "protective MBR is missing"));
+	part_table_free(t);
+	free(f.img);
+}
+
+static void test_repair_primary(void **state)
+{
+	(void)state;
+	struct fx f = gpt_fixture();
+	struct part_table *t, *again;
+	f.img[2 * SS + 40] ^= 1; /* primary entry array */
+	struct vdisk *d = fx_open(&f, "repair.img", VDISK_OPEN_RDWR);
+	f.img[2 * SS + 40] ^= 1;
+	assert_int_equal(part_table_read(d, &t), 0);
+	assert_false(t->gpt_primary_valid);
+	assert_int_equal(part_gpt_repair(d, t), 1);
+	assert_int_equal(part_table_read(d, &again), 0);
+	assert_true(again->gpt_primary_valid && again->gpt_backup_valid);
+	assert_int_equal(part_gpt_repair(d, again), 0);
+	vdisk_close(d);
+	uint8_t *back;
+	size_t len;
+	read_file(tmp_path("repair.img"), &back, &len);
+	assert_memory_equal(back, f.img, f.size); /* exactly the table the fixture wrote */
+	free(back);
+	part_table_free(t);
+	part_table_free(again);
+	free(f.img);
+}
+
+static void test_plan_reuses_mbr_esp(void **state)
+{
+	(void)state;
+	struct fx f = fx_new(8 * MIB);
+	struct part_plan *p = NULL;
+	struct part_plan_opts o = { .allow_grow = false };
+	mbr_rec(&f, 0, 0, 0x80, 0xEF, 2048, 4096);
+	mbr_rec(&f, 0, 1, 0, 0x83, 6144, 4096);
+	assert_int_equal(plan_for(&f, &o, &p), 0);
+	assert_int_equal(p->esp_number, 1);
+	assert_false(p->esp_created);
+	assert_int_equal(p->new_size_bytes, 8 * MIB);
+	assert_int_equal(p->after->n_entries, 2);
+	assert_string_equal(p->after->entries[0].name, "EFI system partition");
+	part_plan_free(p);
+	free(f.img);
+}
+
+static void test_apply_guards(void **state)
+{
+	(void)state;
+	struct fx f = mbr_with_logicals();
+	struct part_plan_opts o = { .allow_grow = true, .esp_bytes = 100 * MIB };
+	struct part_table *t;
+	struct part_plan *p;
+	char undo[512];
+	snprintf(undo, sizeof(undo), "%s", tmp_path("exists.undo")); /* tmp_path's buffers rotate */
+	struct vdisk *d = fx_open(&f, "guard.img", VDISK_OPEN_RDWR);
+	assert_int_equal(part_table_read(d, &t), 0);
+	assert_int_equal(part_plan_new(d, t, &o, &p), 0);
+	int fd = open(undo, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(part_plan_apply(d, p, undo, NULL), -EEXIST); /* never overwritten */
+	assert_int_equal(vdisk_size_bytes(d), 8 * MIB);
+	unlink(undo);
+	struct part_table *same;
+	assert_int_equal(part_table_read(d, &same), 0);
+	assert_int_equal(same->kind, PART_KIND_MBR);
+	/* An undo file for another disk is refused. */
+	assert_int_equal(part_plan_apply(d, p, undo, NULL), 0);
+	vdisk_close(d);
+	struct fx other = fx_new(4 * MIB);
+	struct vdisk *o2 = fx_open(&other, "other.img", VDISK_OPEN_RDWR);
+	assert_int_equal(part_undo(o2, undo), -ESTALE);
+	vdisk_close(o2);
+	part_table_free(t);
+	part_table_free(same);
+	part_plan_free(p);
+	free(f.img);
+	free(other.img);
 }
 
 static void test_guid_text(void **state)
@@ -762,6 +918,14 @@ int main(void)
 		cmocka_unit_test(test_apply_and_undo),
 		cmocka_unit_test(test_undo_corrupt),
 		cmocka_unit_test(test_guid_text),
+		cmocka_unit_test(test_empty_extended),
+		cmocka_unit_test(test_status_byte),
+		cmocka_unit_test(test_ebr_chain_too_long),
+		cmocka_unit_test(test_stale_gpt_behind_mbr),
+		cmocka_unit_test(test_gpt_without_pmbr),
+		cmocka_unit_test(test_repair_primary),
+		cmocka_unit_test(test_plan_reuses_mbr_esp),
+		cmocka_unit_test(test_apply_guards),
 	};
 	return cmocka_run_group_tests_name("partition", tests, setup, teardown);
 }
