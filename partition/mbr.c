@@ -39,12 +39,6 @@ static int add_primary(struct part_table *t, int i, const struct mbr_rec *rec)
 		return vdisk_fail(EINVAL, "MBR partition %d (LBA %llu..%llu) ends past the disk end "
 				  "(last LBA %llu)", i + 1, (unsigned long long)first,
 				  (unsigned long long)last, (unsigned long long)(t->disk_sectors - 1));
-	if (rec->status != 0 && rec->status != MBR_STATUS_ACTIVE) {
-		int r = part_note_add(&t->findings, &t->n_findings, "MBR entry %d: status byte "
-				      "0x%02x is neither 0x00 nor 0x80", i + 1, rec->status);
-		if (r < 0)
-			return r;
-	}
 	if (part_mbr_type_is_extended(rec->type)) {
 		if (t->ext_number)
 			return vdisk_fail(EINVAL, "MBR entries %u and %d are both extended "

@@ -244,6 +244,16 @@ static int plan_size(struct plan_ctx *c)
 }
 
 static int note(struct plan_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int note(struct plan_ctx *c, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	return part_note_add(&c->p->notes, &c->p->n_notes, "%s", buf);
+}
 
 /* The notes a person must read before saying yes. */
 static int plan_notes(struct plan_ctx *c)
@@ -295,17 +305,6 @@ static int note_partitions(struct plan_ctx *c)
 				 (unsigned long long)e->last_lba);
 	}
 	return r;
-}
-
-static int note(struct plan_ctx *c, const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	return part_note_add(&c->p->notes, &c->p->n_notes, "%s", buf);
 }
 
 static int add_write(struct part_plan *p, uint64_t lba, uint32_t sectors, bool flush,

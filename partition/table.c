@@ -212,12 +212,31 @@ static bool mbr_has_protective_entry(const uint8_t *mbr)
 	return false;
 }
 
+/* A status byte other than 0x00/0x80 means LBA 0 is a boot sector (a FAT or NTFS volume
+ * without partition table), not an MBR: Linux's msdos.c draws the same line. */
+static int bad_status_slot(const uint8_t *mbr)
+{
+	for (int i = 0; i < 4; i++) {
+		uint8_t status = mbr[MBR_PART_OFF(i) + offsetof(struct mbr_part_record, status)];
+		if (status != 0 && status != MBR_STATUS_ACTIVE)
+			return i + 1;
+	}
+	return 0;
+}
+
 /* Decide between MBR and GPT the way UEFI §5.2.3 and gdisk do: an 0xEE entry means GPT. */
 static int read_by_kind(struct vdisk *d, struct part_table *t)
 {
 	bool sig = t->mbr[MBR_SIG_OFF] == 0x55 && t->mbr[MBR_SIG_OFF + 1] == 0xAA;
-	int r;
+	int r, slot = bad_status_slot(t->mbr);
 
+	if (sig && !mbr_has_protective_entry(t->mbr) && slot) {
+		t->kind = PART_KIND_NONE;
+		return part_note_add(&t->findings, &t->n_findings, "LBA 0 has the 0x55AA signature "
+				     "but entry %d's status byte is 0x%02x (not 0x00 or 0x80): a "
+				     "boot sector, not a partition table", slot,
+				     t->mbr[MBR_PART_OFF(slot - 1)]);
+	}
 	if (sig && !mbr_has_protective_entry(t->mbr))
 		return mbr_read(d, t);
 	r = gpt_read(d, t);

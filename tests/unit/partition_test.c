@@ -724,9 +724,12 @@ static void test_status_byte(void **state)
 	(void)state;
 	struct fx f = fx_new(8 * MIB);
 	struct part_table *t;
-	mbr_rec(&f, 0, 0, 0x7F, 0x83, 2048, 2048);
+	mbr_rec(&f, 0, 0, 0x00, 0x83, 2048, 2048);
+	mbr_rec(&f, 0, 2, 0x7F, 0x83, 999999, 99999999); /* nonsense: a FAT boot sector's bytes */
 	assert_int_equal(fx_read(&f, &t), 0);
-	assert_true(has_finding(t, "status byte 0x7f"));
+	assert_int_equal(t->kind, PART_KIND_NONE);
+	assert_int_equal(t->n_entries, 0);
+	assert_true(has_finding(t, "entry 3's status byte is 0x7f"));
 	part_table_free(t);
 	free(f.img);
 }
