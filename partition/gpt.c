@@ -224,7 +224,7 @@ static int compare_copies(struct part_table *t, const struct gpt_copy *p, const 
 static int note_damage(struct part_table *t, const struct gpt_copy *bad,
 		       const struct gpt_copy *good)
 {
-	return part_note_add(&t->findings, &t->n_findings, "%s GPT header at LBA %llu is damaged "
+	return part_note_add(&t->findings, &t->n_findings, "%s GPT (header at LBA %llu) is damaged "
 			     "(%s); the table was read from the %s at LBA %llu and the %s can be "
 			     "rebuilt from it", bad->label, (unsigned long long)bad->lba, bad->why,
 			     good->label, (unsigned long long)good->lba, bad->label);

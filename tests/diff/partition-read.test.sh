@@ -67,7 +67,7 @@ for dmg in "primary header:530" "primary entries:1200" "backup header:$((64 * 10
 	cp "$work/good.img" "$img"
 	printf '\377' | dd of="$img" bs=1 seek="${dmg#*:}" conv=notrunc status=none
 	"$GENSHIFT" partition show "$img" >"$work/show" || fail "show refused a half-damaged GPT"
-	grep -q "finding: ${dmg%% *} GPT header at LBA [0-9]* is damaged" "$work/show" ||
+	grep -q "finding: ${dmg%% *} GPT (header at LBA [0-9]*) is damaged" "$work/show" ||
 		fail "damage not reported: $(cat "$work/show")"
 	same_as_sfdisk "$img"
 	"$GENSHIFT" partition repair "$img" >/dev/null || fail "repair failed"

@@ -381,7 +381,7 @@ static void test_gpt_primary_header_crc(void **state)
 	(void)state;
 	struct fx f = gpt_fixture();
 	f.img[SS + 40] ^= 1; /* first_usable changes, CRC does not */
-	expect_finding(&f, "primary GPT header at LBA 1 is damaged (header CRC32");
+	expect_finding(&f, "primary GPT (header at LBA 1) is damaged (header CRC32");
 	free(f.img);
 }
 
@@ -390,7 +390,7 @@ static void test_gpt_backup_header_crc(void **state)
 	(void)state;
 	struct fx f = gpt_fixture();
 	f.img[f.size - SS + 60] ^= 1;
-	expect_finding(&f, "backup GPT header at LBA 16383 is damaged");
+	expect_finding(&f, "backup GPT (header at LBA 16383) is damaged");
 	free(f.img);
 }
 
