@@ -157,6 +157,10 @@ struct json_object *part_plan_to_json(const struct part_plan *p)
 	add_u64(o, "new_size_bytes", p->new_size_bytes);
 	add_u64(o, "esp_number", p->esp_number);
 	json_object_object_add(o, "esp_created", json_object_new_boolean(p->esp_created));
+	/* The next stage (bootfix) formats the ESP: give it the entry directly. */
+	const struct part_entry *esp = part_table_find_esp(p->after);
+	if (esp)
+		json_object_object_add(o, "esp", entry_json(p->after, esp));
 	add_u64(o, "msr_number", p->msr_number);
 	json_object_object_add(o, "after", after);
 	json_object_object_add(o, "writes", writes_json(p));
