@@ -38,7 +38,7 @@ fail() {
 }
 
 [ -f "$disk" ] || fail "no disk $disk (make fixtures)"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/qemu-boot.XXXXXX")
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/qemu-boot.XXXXXX") || fail "cannot create a temporary directory"
 trap 'rm -rf "$tmp"' EXIT
 
 case "$diskif" in virtio|ide) ;; *) fail "--if must be virtio or ide" ;; esac

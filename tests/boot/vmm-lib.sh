@@ -13,7 +13,7 @@ BOOT_TIMEOUT=${BOOT_TIMEOUT:-300}
 # runs firmware but not Linux guests).
 mkdir -p "$top/$BUILD/vmm-boot-tmp"
 work=$(mktemp -d "$top/$BUILD/vmm-boot-tmp/$(basename "$0" .test.sh).XXXXXX")
-trap 'rm -rf "$work"' EXIT
+trap '[ -n "${KEEP_WORK:-}" ] || rm -rf "$work"' EXIT
 
 fail() {
 	echo "FAIL: $*" >&2
