@@ -855,6 +855,109 @@ static void test_apply_guards(void **state)
 	free(other.img);
 }
 
+static void test_gpt_name_utf16(void **state)
+{
+	(void)state;
+	struct fx f = fx_new(8 * MIB);
+	struct gpt_fx g = gpt_defaults(&f);
+	struct part_table *t;
+	const uint16_t name[] = { 'a', 0xE9, 0x20AC, 0xD83D, 0xDE00, 'z', 0 };
+	gpt_entry(&f, LINUX_FS, 0, 2048, 4095);
+	for (int copy = 0; copy < 2; copy++) {
+		uint8_t *e = f.img + (copy ? f.size / SS - 33 : 2) * SS;
+		for (int i = 0; name[i]; i++)
+			put16(e + 56 + 2 * i, name[i]);
+	}
+	gpt_finish(&f, &g);
+	assert_int_equal(fx_read(&f, &t), 0);
+	assert_string_equal(t->entries[0].name, "a\xc3\xa9\xe2\x82\xac??z");
+	part_table_free(t);
+	free(f.img);
+}
+
+static void test_gpt_copies_disagree(void **state)
+{
+	(void)state;
+	struct fx f = gpt_fixture();
+	f.img[f.size - SS + 56] ^= 0xFF; /* backup's disk GUID */
+	gpt_rehash(&f, f.size / SS - 1);
+	expect_finding(&f, "GPT headers disagree");
+	free(f.img);
+}
+
+static void test_gpt_array_overlaps_usable(void **state)
+{
+	(void)state;
+	struct fx f = gpt_fixture();
+	put64(f.img + SS + 72, 20); /* primary array at LBA 20..51, usable starts at 34 */
+	gpt_rehash(&f, 1);
+	expect_finding(&f, "entry array LBA 20..51 overlaps");
+	free(f.img);
+}
+
+/* ---- undo files built by hand (undo-format.h layout), one defect each ---- */
+
+struct undo_rec_fx {
+	uint64_t off;
+	uint32_t len, real_len; /* real_len bytes of data follow the record header */
+};
+
+static void write_undo(const char *path, const char *magic, uint32_t ss, uint64_t orig,
+		       const struct undo_rec_fx *recs, int n, size_t extra)
+{
+	uint8_t buf[8192] = { 0 };
+	size_t at = 48;
+	memcpy(buf, magic, 8);
+	put32(buf + 8, 1);
+	put32(buf + 12, ss);
+	put64(buf + 16, orig);
+	put64(buf + 24, orig);
+	put32(buf + 32, (uint32_t)n);
+	for (int i = 0; i < n; i++) {
+		put64(buf + at, recs[i].off);
+		put32(buf + at + 8, recs[i].len);
+		at += 16;
+		memset(buf + at, 0x5A, recs[i].real_len);
+		at += recs[i].real_len;
+	}
+	at += extra;
+	put64(buf + 40, at + 4);
+	put32(buf + at, crc32_ref(buf, at));
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, buf, at + 4), (ssize_t)(at + 4));
+	close(fd);
+}
+
+static void expect_undo_error(const char *magic, uint32_t ss, const struct undo_rec_fx *recs,
+			      int n, size_t extra, int err, const char *part)
+{
+	char undo[512];
+	struct fx f = fx_new(MIB);
+	struct vdisk *d = fx_open(&f, "u.img", VDISK_OPEN_RDWR);
+	snprintf(undo, sizeof(undo), "%s", tmp_path("hand.undo"));
+	write_undo(undo, magic, ss, MIB, recs, n, extra);
+	int r = part_undo(d, undo);
+	if (r != -err || (err && !strstr(vdisk_errmsg(), part)))
+		fail_msg("expected -%d with \"%s\", got %d: %s", err, part, r, vdisk_errmsg());
+	vdisk_close(d);
+	free(f.img);
+}
+
+static void test_undo_hostile(void **state)
+{
+	(void)state;
+	const struct undo_rec_fx ok = { 512, 512, 512 }, long_ = { 512, 4096, 512 },
+				 past = { MIB - 256, 512, 512 };
+	expect_undo_error("GSPTUNDO", 512, &ok, 1, 0, 0, ""); /* the valid one is accepted */
+	expect_undo_error("XSPTUNDO", 512, &ok, 1, 0, EINVAL, "not a genshift undo file");
+	expect_undo_error("GSPTUNDO", 1000, &ok, 1, 0, EINVAL, "implausible header");
+	expect_undo_error("GSPTUNDO", 512, &long_, 1, 0, EINVAL, "do not fit");
+	expect_undo_error("GSPTUNDO", 512, &past, 1, 0, EINVAL, "do not fit");
+	expect_undo_error("GSPTUNDO", 512, &ok, 1, 16, EINVAL, "unexplained data");
+	expect_undo_error("GSPTUNDO", 512, &ok, 2, 0, EINVAL, "runs past the data");
+}
+
 static void test_guid_text(void **state)
 {
 	(void)state;
@@ -929,6 +1032,10 @@ int main(void)
 		cmocka_unit_test(test_repair_primary),
 		cmocka_unit_test(test_plan_reuses_mbr_esp),
 		cmocka_unit_test(test_apply_guards),
+		cmocka_unit_test(test_gpt_name_utf16),
+		cmocka_unit_test(test_gpt_copies_disagree),
+		cmocka_unit_test(test_gpt_array_overlaps_usable),
+		cmocka_unit_test(test_undo_hostile),
 	};
 	return cmocka_run_group_tests_name("partition", tests, setup, teardown);
 }
