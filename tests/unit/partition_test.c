@@ -902,8 +902,9 @@ struct undo_rec_fx {
 	uint32_t len, real_len; /* real_len bytes of data follow the record header */
 };
 
+/* n records are written; the header claims n + more_claimed. */
 static void write_undo(const char *path, const char *magic, uint32_t ss, uint64_t orig,
-		       const struct undo_rec_fx *recs, int n, size_t extra)
+		       const struct undo_rec_fx *recs, int n, int more_claimed, size_t extra)
 {
 	uint8_t buf[8192] = { 0 };
 	size_t at = 48;
@@ -912,7 +913,7 @@ static void write_undo(const char *path, const char *magic, uint32_t ss, uint64_
 	put32(buf + 12, ss);
 	put64(buf + 16, orig);
 	put64(buf + 24, orig);
-	put32(buf + 32, (uint32_t)n);
+	put32(buf + 32, (uint32_t)(n + more_claimed));
 	for (int i = 0; i < n; i++) {
 		put64(buf + at, recs[i].off);
 		put32(buf + at + 8, recs[i].len);
@@ -929,14 +930,14 @@ static void write_undo(const char *path, const char *magic, uint32_t ss, uint64_
 	close(fd);
 }
 
-static void expect_undo_error(const char *magic, uint32_t ss, const struct undo_rec_fx *recs,
-			      int n, size_t extra, int err, const char *part)
+static void expect_undo_error(const char *magic, uint32_t ss, const struct undo_rec_fx *rec,
+			      int more_claimed, size_t extra, int err, const char *part)
 {
 	char undo[512];
 	struct fx f = fx_new(MIB);
 	struct vdisk *d = fx_open(&f, "u.img", VDISK_OPEN_RDWR);
 	snprintf(undo, sizeof(undo), "%s", tmp_path("hand.undo"));
-	write_undo(undo, magic, ss, MIB, recs, n, extra);
+	write_undo(undo, magic, ss, MIB, rec, 1, more_claimed, extra);
 	int r = part_undo(d, undo);
 	if (r != -err || (err && !strstr(vdisk_errmsg(), part)))
 		fail_msg("expected -%d with \"%s\", got %d: %s", err, part, r, vdisk_errmsg());
@@ -949,13 +950,13 @@ static void test_undo_hostile(void **state)
 	(void)state;
 	const struct undo_rec_fx ok = { 512, 512, 512 }, long_ = { 512, 4096, 512 },
 				 past = { MIB - 256, 512, 512 };
-	expect_undo_error("GSPTUNDO", 512, &ok, 1, 0, 0, ""); /* the valid one is accepted */
-	expect_undo_error("XSPTUNDO", 512, &ok, 1, 0, EINVAL, "not a genshift undo file");
-	expect_undo_error("GSPTUNDO", 1000, &ok, 1, 0, EINVAL, "implausible header");
-	expect_undo_error("GSPTUNDO", 512, &long_, 1, 0, EINVAL, "do not fit");
-	expect_undo_error("GSPTUNDO", 512, &past, 1, 0, EINVAL, "do not fit");
-	expect_undo_error("GSPTUNDO", 512, &ok, 1, 16, EINVAL, "unexplained data");
-	expect_undo_error("GSPTUNDO", 512, &ok, 2, 0, EINVAL, "runs past the data");
+	expect_undo_error("GSPTUNDO", 512, &ok, 0, 0, 0, ""); /* the valid one is accepted */
+	expect_undo_error("XSPTUNDO", 512, &ok, 0, 0, EINVAL, "not a genshift undo file");
+	expect_undo_error("GSPTUNDO", 1000, &ok, 0, 0, EINVAL, "implausible header");
+	expect_undo_error("GSPTUNDO", 512, &long_, 0, 0, EINVAL, "do not fit");
+	expect_undo_error("GSPTUNDO", 512, &past, 0, 0, EINVAL, "do not fit");
+	expect_undo_error("GSPTUNDO", 512, &ok, 0, 16, EINVAL, "unexplained data");
+	expect_undo_error("GSPTUNDO", 512, &ok, 1, 0, EINVAL, "runs past the data");
 }
 
 static void test_guid_text(void **state)
