@@ -318,16 +318,30 @@ static int apply_plan(struct vdisk *d, const struct part_plan *p, const char *un
 	return part_plan_apply(d, p, undo, &o);
 }
 
+/* Already GPT with an ESP: reported, and not a failure. */
+static int report_nothing_to_do(const struct partition_args *a, const struct part_table *t)
+{
+	if (!a->json) {
+		printf("%s: %s\n", a->pos[0], vdisk_errmsg());
+		return GS_EXIT_OK;
+	}
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "before", part_table_to_json(t));
+	json_object_object_add(o, "applied", json_object_new_boolean(false));
+	json_object_object_add(o, "nothing_to_do", json_object_new_string(vdisk_errmsg()));
+	gs_print_json(o);
+	json_object_put(o);
+	return GS_EXIT_OK;
+}
+
 static int convert_planned(struct partition_args *a, struct vdisk *d, struct part_table *t,
 			   const char *undo)
 {
 	struct part_plan *p;
 	int r = part_plan_new(d, t, &a->plan, &p);
 
-	if (r == -EEXIST) {
-		printf("%s: %s\n", a->pos[0], vdisk_errmsg());
-		return GS_EXIT_OK;
-	}
+	if (r == -EEXIST)
+		return report_nothing_to_do(a, t);
 	if (r < 0)
 		return fail();
 	if (!a->dry_run)
