@@ -1,6 +1,8 @@
 #!/bin/sh
-# tests/fuzz/gen-vhd-corpus.sh - regenerates the seed corpus in tests/fuzz/corpus/vhd/
-# (small VHDs, each under 64 KB). Usage: tests/fuzz/gen-vhd-corpus.sh BUILD_DIR
+# tests/fuzz/gen-vhd-corpus.sh - regenerates the hand-made seeds in tests/fuzz/corpus/vhd/
+# (small VHDs, each under 64 KB). The found-NN.vhd files there are the 20 smallest inputs
+# of a libFuzzer -merge of a 20-minute run, kept as they are.
+# Usage: tests/fuzz/gen-vhd-corpus.sh BUILD_DIR
 set -eu
 T=${1:-build}/tests/vhd_tool
 out=tests/fuzz/corpus/vhd
