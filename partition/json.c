@@ -24,6 +24,18 @@ static void add_guid(struct json_object *o, const char *k, const uint8_t g[16])
 	add_str(o, k, s);
 }
 
+/* [cylinder, head, sector] from the packed MBR bytes: head; sector | cylinder bits 9-8 << 6;
+ * cylinder bits 7-0. Firmware of the BIOS era used these; LBA is what counts today. */
+static struct json_object *chs_json(const uint8_t chs[3])
+{
+	struct json_object *a = json_object_new_array();
+
+	json_object_array_add(a, json_object_new_int((chs[1] & 0xC0) << 2 | chs[2]));
+	json_object_array_add(a, json_object_new_int(chs[0]));
+	json_object_array_add(a, json_object_new_int(chs[1] & 0x3F));
+	return a;
+}
+
 static struct json_object *entry_json(const struct part_table *t, const struct part_entry *e)
 {
 	struct json_object *o = json_object_new_object();
@@ -39,6 +51,8 @@ static struct json_object *entry_json(const struct part_table *t, const struct p
 		add_str(o, "type", buf);
 		json_object_object_add(o, "bootable", json_object_new_boolean(e->bootable));
 		json_object_object_add(o, "logical", json_object_new_boolean(e->is_logical));
+		json_object_object_add(o, "chs_start", chs_json(e->chs_first));
+		json_object_object_add(o, "chs_end", chs_json(e->chs_last));
 	} else {
 		add_guid(o, "type", e->type_guid);
 		add_guid(o, "guid", e->guid);

@@ -13,6 +13,7 @@
 struct mbr_rec {
 	uint8_t status, type;
 	uint32_t start, sectors;
+	const uint8_t *chs_first, *chs_last;
 };
 
 static struct mbr_rec rec_at(const uint8_t *sector, int i)
@@ -20,7 +21,8 @@ static struct mbr_rec rec_at(const uint8_t *sector, int i)
 	const uint8_t *p = sector + MBR_PART_OFF(i);
 	return (struct mbr_rec){ .status = p[REC(status)], .type = p[REC(type)],
 				 .start = get_le32(p + REC(start_lba)),
-				 .sectors = get_le32(p + REC(size_sectors)) };
+				 .sectors = get_le32(p + REC(size_sectors)),
+				 .chs_first = p + REC(chs_first), .chs_last = p + REC(chs_last) };
 }
 
 static bool has_signature(const uint8_t *sector)
@@ -51,6 +53,8 @@ static int add_primary(struct part_table *t, int i, const struct mbr_rec *rec)
 	struct part_entry e = { .number = (uint32_t)i + 1, .first_lba = first, .last_lba = last,
 				.mbr_type = rec->type,
 				.bootable = rec->status == MBR_STATUS_ACTIVE };
+	memcpy(e.chs_first, rec->chs_first, 3);
+	memcpy(e.chs_last, rec->chs_last, 3);
 	return part_table_add_entry(t, &e);
 }
 
@@ -98,6 +102,8 @@ static int add_logical(struct part_table *t, uint64_t ebr, const struct mbr_rec 
 	struct part_entry e = { .number = (*number)++, .first_lba = first, .last_lba = last,
 				.mbr_type = rec->type, .is_logical = true,
 				.bootable = rec->status == MBR_STATUS_ACTIVE };
+	memcpy(e.chs_first, rec->chs_first, 3);
+	memcpy(e.chs_last, rec->chs_last, 3);
 	return part_table_add_entry(t, &e);
 }
 

@@ -46,6 +46,7 @@ struct part_entry {
 	uint8_t mbr_type;             /* MBR entries; 0 for GPT entries */
 	bool bootable;                /* MBR active flag (0x80) */
 	bool is_logical;              /* MBR: inside the extended partition */
+	uint8_t chs_first[3], chs_last[3]; /* MBR: the raw CHS bytes (informative only) */
 	uint8_t type_guid[16];        /* GPT entries: on-disk (mixed-endian) byte order */
 	uint8_t guid[16];             /* GPT unique partition GUID */
 	uint64_t attributes;          /* GPT attribute bits */
