@@ -2,6 +2,8 @@
 # tests/fuzz/gen-partition-corpus.sh - regenerates the seed corpus in
 # tests/fuzz/corpus/partition/: tiny raw disks (32-48 KiB) with tables written by sfdisk and
 # sgdisk (MBR, EBR chain, GPT, hybrid, damaged primary GPT) and one genshift undo file.
+# Files named fuzz-* are small inputs a libFuzzer run found to widen coverage; this script
+# leaves them alone.
 # Usage: tests/fuzz/gen-partition-corpus.sh GENSHIFT_BINARY
 set -eu
 G=${1:-build/genshift}
