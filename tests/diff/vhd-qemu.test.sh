@@ -130,6 +130,15 @@ qemu-io -f vpc -c "write -q -P 0x66 1M 1M" "$W/rs.vhd"
 qemu-io -f raw -c "write -q -P 0x66 1M 1M" "$W/m.raw"
 "$T" resize "$W/rs.vhd" 52428800 && truncate -s 50M "$W/m.raw"
 qemu-img compare -q -f raw -F vpc "$W/m.raw" "$W/rs.vhd" || fail "shrunk dynamic differs in qemu"
+# Fixed shrink: allowed over zeros only.
+"$T" create fixed "$W/fs.vhd" 16777216
+mirror 16M
+qemu-io -f vpc -c "write -q -P 0x77 1M 1M" "$W/fs.vhd"
+qemu-io -f raw -c "write -q -P 0x77 1M 1M" "$W/m.raw"
+"$T" resize "$W/fs.vhd" 8388608 && truncate -s 8M "$W/m.raw"
+qemu-img compare -q -f raw -F vpc "$W/m.raw" "$W/fs.vhd" || fail "shrunk fixed differs in qemu"
+[ "$(stat -c %s "$W/fs.vhd")" = 8389120 ] || fail "shrunk fixed file is not 8 MiB + 512"
+"$T" resize "$W/fs.vhd" 1048576 2>/dev/null && fail "fixed shrink over data accepted"
 # Differencing grow (no oracle but the mirror): the part past the parent reads zeros.
 "$T" create dynamic "$W/rp.vhd" 8388608
 mirror 8M
@@ -140,4 +149,4 @@ mirror 8M
 "$T" write "$W/rc.vhd" "$W/m.raw" 15 40
 "$T" compare "$W/rc.vhd" "$W/m.raw" || fail "grown differencing child differs from the mirror"
 "$T" check "$W/rc.vhd" >"$W/check.out" || fail "grown child: $(grep ERROR "$W/check.out")"
-echo "ok resize: dynamic grow with BAT growth, fixed grow, dynamic shrink (qemu agrees); differencing grow"
+echo "ok resize: dynamic grow with BAT growth, fixed grow and shrink, dynamic shrink (qemu agrees); differencing grow"
