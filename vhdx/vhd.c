@@ -7,16 +7,24 @@
  *   does the same). VDISK_OPEN_VHD_CHS forces the CHS reading. Both readings are in info.
  * - Block size: a power of two from 4 KiB to 256 MiB. Smaller blocks would make absurd
  *   BATs; qemu caps at 256 MiB too. BAT entries are capped at 2^24 (64 MiB in memory).
+ * - The dynamic header and the BAT must sit on sector boundaries (every known writer puts
+ *   them there); blocks must lie after both, inside the file and apart from each other.
  * - Dynamic blocks we allocate get an all-ones sector bitmap (like qemu and Disk2VHD): the
  *   whole block is present and its unwritten parts read as zeros. Differencing blocks get
- *   a bit per written sector; unwritten sectors keep reading the parent. Reads of dynamic
- *   disks ignore the bitmap (as qemu and libvhdi do), but writes into a dynamic block
- *   someone else left with a partial bitmap set the bits of the written sectors, so a
- *   reader that honours the bitmap (Windows) sees the data.
+ *   bits for written sectors; unwritten sectors keep reading the parent. Bits are set a
+ *   whole bitmap byte (8 sectors, 4 KiB) at a time, the byte's other sectors copied in from
+ *   the parent, because libvhdi misreads partly set bytes. Reads of dynamic disks ignore
+ *   the bitmap (as qemu and libvhdi do), but writes into a dynamic block someone else left
+ *   with a partial bitmap set bits the same way, so a reader that honours the bitmap
+ *   (Windows) sees the data.
  * - New blocks go where the EOF footer was; the bitmap is placed so that the block's data
  *   starts on a 4 KiB boundary (as Windows does, section 2.6).
  * - Crash safety: see vhd_alloc_block() and vhd_flush(). Metadata (BAT entries, bitmaps of
  *   differencing blocks) reaches the file only after the data it points to is durable.
+ * - Resize: fixed disks move the footer (shrinking only over zeros); dynamic and
+ *   differencing disks grow the BAT, moving blocks out of its way (not parent locator text:
+ *   -ENOTSUP), and shrink only when no allocated block lies past the new end. The creator
+ *   "vpc "/"qemu" is replaced by ours, so the new size is read as current_size.
  */
 #include <errno.h>
 #include <limits.h>
