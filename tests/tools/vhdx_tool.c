@@ -5,6 +5,7 @@
  *   vhdx_tool create fixed|dynamic IMG SIZE [BLOCK [LSS [PSS]]]
  *   vhdx_tool create diff IMG PARENT [BLOCK]
  *   vhdx_tool write IMG MIRROR SEED COUNT [MAXLEN]  seeded random writes to IMG and raw MIRROR
+ *   vhdx_tool pattern IMG RAW OFF LEN BYTE   write LEN bytes of BYTE at OFF to IMG and raw RAW
  *   vhdx_tool resize IMG SIZE
  *   vhdx_tool check [--repair] IMG          findings on stdout; exit status = error count
  *   vhdx_tool compare IMG RAW               exit 0 if the virtual disk equals the raw file
@@ -167,6 +168,25 @@ static int cmd_write(int argc, char **argv)
 	}
 	free(buf);
 	close(m);
+	return vdisk_close(d) < 0 ? fail("close") : 0;
+}
+
+static int cmd_pattern(char **argv)
+{
+	uint64_t off = parse_u64(argv[3]), len = parse_u64(argv[4]);
+	uint8_t *buf = malloc(len ? len : 1);
+	struct vdisk *d;
+
+	if (!buf || vdisk_open(argv[1], VDISK_OPEN_RDWR, &d) < 0)
+		return fail(argv[1]);
+	memset(buf, (int)parse_u64(argv[5]), len);
+	int m = open(argv[2], O_RDWR | O_CREAT, 0644);
+	if (m < 0 || pwrite(m, buf, len, (off_t)off) != (ssize_t)len)
+		return 1;
+	if (vdisk_write(d, off, buf, len) < 0)
+		return fail("write");
+	close(m);
+	free(buf);
 	return vdisk_close(d) < 0 ? fail("close") : 0;
 }
 
@@ -355,6 +375,8 @@ int main(int argc, char **argv)
 		return cmd_create(argc - 1, argv + 1);
 	if (!strcmp(c, "write") && argc >= 6)
 		return cmd_write(argc - 1, argv + 1);
+	if (!strcmp(c, "pattern") && argc >= 7)
+		return cmd_pattern(argv + 1);
 	if (!strcmp(c, "resize") && argc >= 4)
 		return cmd_resize(argv[2], argv[3]);
 	if (!strcmp(c, "check"))
