@@ -30,6 +30,7 @@ run() { # name command...
 	shift
 	case "$name" in *"${TESTS:-}"*) ;; *) return 0 ;; esac
 	start=$(date +%s.%N)
+	mkdir -p "$(dirname "$logs/$name.log")"
 	"$@" >"$logs/$name.log" 2>&1
 	rc=$?
 	secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
