@@ -196,21 +196,42 @@ static int find_harness(char *out, size_t n, char *self, size_t self_n)
 	return access(out, X_OK) == 0 ? 0 : -errno;
 }
 
-static void add_rw_dir(char **argv, int *argc, char dirs[][PATH_MAX], int *ndirs,
-		       const char *file)
+/* The harness mounts fresh tmpfs instances on these inside its L1, hiding host files. */
+static bool hidden_in_harness(const char *abs)
+{
+	static const char *const tmpfs[] = { "/tmp", "/run", "/var/tmp", "/dev/shm" };
+	for (size_t i = 0; i < sizeof(tmpfs) / sizeof(tmpfs[0]); i++) {
+		size_t n = strlen(tmpfs[i]);
+		if (!strncmp(abs, tmpfs[i], n) && (abs[n] == '/' || abs[n] == '\0'))
+			return true;
+	}
+	return false;
+}
+
+/* Pass the directory of file to the harness as writable (--rw DIR), once. */
+static int add_rw_dir(char **argv, int *argc, char dirs[][PATH_MAX], int *ndirs,
+		      const char *file)
 {
 	char tmp[PATH_MAX], abs[PATH_MAX];
 	if (!file || *ndirs >= VMCFG_MAX_DISKS + 4)
-		return;
+		return 0;
 	snprintf(tmp, sizeof(tmp), "%s", file);
-	if (!realpath(dirname(tmp), abs))
-		return;
+	if (!realpath(dirname(tmp), abs)) {
+		fprintf(stderr, "genshift: %s: %s\n", file, strerror(errno));
+		return -1;
+	}
+	if (hidden_in_harness(abs)) {
+		fprintf(stderr, "genshift: %s is under %s, which the nested-KVM harness replaces "
+			"with an empty tmpfs; put it elsewhere\n", file, abs);
+		return -1;
+	}
 	for (int i = 0; i < *ndirs; i++)
 		if (!strcmp(dirs[i], abs))
-			return;
+			return 0;
 	snprintf(dirs[*ndirs], PATH_MAX, "%s", abs);
 	argv[(*argc)++] = (char *)"--rw";
 	argv[(*argc)++] = dirs[(*ndirs)++];
+	return 0;
 }
 
 /* Re-run this very command line inside the harness with --accel kvm. The host root is
@@ -228,11 +249,13 @@ static int run_nested(int argc, char **argv, const struct boot_args *a, const st
 		return GS_EXIT_FAIL;
 	}
 	nargv[n++] = harness;
+	int r = 0;
 	for (unsigned i = 0; i < cfg->n_disks; i++)
-		if (!cfg->disks[i].read_only)
-			add_rw_dir(nargv, &n, dirs, &ndirs, cfg->disks[i].path);
-	add_rw_dir(nargv, &n, dirs, &ndirs, a->serial_log);
-	add_rw_dir(nargv, &n, dirs, &ndirs, a->debugcon);
+		r |= add_rw_dir(nargv, &n, dirs, &ndirs, cfg->disks[i].path);
+	r |= add_rw_dir(nargv, &n, dirs, &ndirs, a->serial_log ? a->serial_log : cfg->serial_log);
+	r |= add_rw_dir(nargv, &n, dirs, &ndirs, a->debugcon);
+	if (r)
+		return GS_EXIT_FAIL;
 	nargv[n++] = self;
 	for (int i = 0; i < argc && n < MAX_ARGV - 4; i++)
 		nargv[n++] = argv[i];
@@ -310,10 +333,11 @@ static void print_text(const struct boot_args *a, const struct vmm_result *res)
 {
 	FILE *f = a->verify ? stdout : stderr; /* boot: stdout is the guest's console */
 	const struct vmm_exit_stats *e = &res->exits;
-	if (a->verify)
-		fprintf(f, "verify: %s /%s/: %s after %.2f s", res->reason == VMM_EXIT_MATCHED
-			? "matched" : "NOT matched", a->expect, vmm_exit_reason_name(res->reason),
-			res->total_s);
+	if (a->verify && res->reason == VMM_EXIT_MATCHED)
+		fprintf(f, "verify: matched /%s/ after %.2f s", a->expect, res->match_s);
+	else if (a->verify)
+		fprintf(f, "verify: NOT matched /%s/: %s after %.2f s", a->expect,
+			vmm_exit_reason_name(res->reason), res->total_s);
 	else
 		fprintf(f, "genshift boot: %s after %.2f s", vmm_exit_reason_name(res->reason),
 			res->total_s);

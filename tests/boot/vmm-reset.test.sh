@@ -42,6 +42,9 @@ have:
 	call putc
 	mov $crlf, %si
 	call puts
+	mov $6, %cx               # ~300 ms of timer ticks: sercon sends its lazy output
+3:	hlt
+	loop 3b
 	cmpb $1, 0x8004
 	je reset_cf9
 	cmpb $2, 0x8004
@@ -73,15 +76,12 @@ puts:
 	call putc
 	jmp puts
 1:	ret
-putc:
-	push %ax
-	mov $0x3fd, %dx
-2:	in %dx, %al
-	test $0x20, %al
-	jz 2b
-	pop %ax
-	mov $0x3f8, %dx
-	out %al, %dx
+putc:                             # BIOS teletype: SeaBIOS's sercon puts it on COM1 in order
+	push %bx
+	mov $0x0e, %ah
+	mov $0x0007, %bx
+	int $0x10
+	pop %bx
 	ret
 null_idt: .word 0
 	.long 0

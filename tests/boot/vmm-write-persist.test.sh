@@ -3,8 +3,8 @@
 # through the vdisk library, and survive to the next boot. The disk is made by qemu-img
 # (an independent VHDX/VHD writer) around a boot sector assembled here; on each boot the
 # boot sector reads LBA 1 through BIOS int 13h (SeaBIOS -> our virtio-blk), increments a
-# counter there, writes it back, and prints GENSHIFT-COUNT=<n> on COM1. Two boots must
-# print 1 then 2; afterwards qemu-img (independent reader) must find the counter at 2 and
+# counter there, writes it back, and prints GENSHIFT-COUNT=<n> through int 10h (SeaBIOS's
+# sercon puts it on COM1). Two boots must print 1 then 2; afterwards qemu-img (independent reader) must find the counter at 2 and
 # `qemu-img check` must find the image consistent.
 . "$(dirname "$0")/vmm-lib.sh"
 need as ld objcopy qemu-img
@@ -57,15 +57,12 @@ puts:
 	call putc
 	jmp puts
 1:	ret
-putc:                             # COM1, waiting for THRE
-	push %ax
-	mov $0x3fd, %dx
-2:	in %dx, %al
-	test $0x20, %al
-	jz 2b
-	pop %ax
-	mov $0x3f8, %dx
-	out %al, %dx
+putc:                             # BIOS teletype: SeaBIOS's sercon puts it on COM1 in order
+	push %bx
+	mov $0x0e, %ah
+	mov $0x0007, %bx
+	int $0x10
+	pop %bx
 	ret
 dap:	.byte 0x10, 0
 	.word 1
