@@ -10,6 +10,9 @@ static void usage(FILE *f)
 	      "\n"
 	      "commands:\n"
 	      "  disk info|create|convert|resize|check|compare   virtual disk operations\n"
+	      "  partition show|convert|undo|repair              MBR/GPT tables, MBR -> GPT\n"
+	      "  boot VMCONFIG | --gen 1 --disk IMAGE            run a VM until it powers off\n"
+	      "  verify ... --expect REGEX --timeout SECONDS     boot and wait for a serial marker\n"
 	      "  help                                            this text\n"
 	      "\n"
 	      "Run 'genshift COMMAND --help' for a command's options.\n"
@@ -29,6 +32,12 @@ int main(int argc, char **argv)
 	const char *cmd = argv[1];
 	if (!strcmp(cmd, "disk"))
 		return cmd_disk(argc - 1, argv + 1);
+	if (!strcmp(cmd, "partition"))
+		return cmd_partition(argc - 1, argv + 1);
+	if (!strcmp(cmd, "boot"))
+		return cmd_boot(argc - 1, argv + 1);
+	if (!strcmp(cmd, "verify"))
+		return cmd_verify(argc - 1, argv + 1);
 	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
 		usage(stdout);
 		return GS_EXIT_OK;
