@@ -304,12 +304,61 @@ static int disk_create(struct disk_args *a)
 
 /* ---- convert ---- */
 
+/* The destination's creation options: the user's, completed from the source and the name. */
+static struct vdisk_create_opts convert_opts(const struct disk_args *a, struct vdisk *src,
+					     const char *dpath)
+{
+	struct vdisk_create_opts o = a->create;
+
+	if (!o.format)
+		o.format = format_from_name(dpath);
+	if (!o.subformat && o.format != VDISK_FORMAT_RAW)
+		o.subformat = VDISK_SUB_DYNAMIC;
+	o.size_bytes = vdisk_size_bytes(src);
+	if (!o.logical_sector_bytes && o.format == VDISK_FORMAT_VHDX)
+		o.logical_sector_bytes = vdisk_logical_sector_bytes(src);
+	return o;
+}
+
+static void convert_json(const char *src, const char *dst, const struct vdisk_create_opts *o,
+			 double seconds)
+{
+	struct json_object *j = json_object_new_object();
+
+	json_object_object_add(j, "source", json_object_new_string(src));
+	json_object_object_add(j, "destination", json_object_new_string(dst));
+	json_object_object_add(j, "format", json_object_new_string(vdisk_format_name(o->format)));
+	json_object_object_add(j, "virtual_size", json_object_new_uint64(o->size_bytes));
+	json_object_object_add(j, "seconds", json_object_new_double(seconds));
+	gs_print_json(j);
+	json_object_put(j);
+}
+
+/* Copy src into a new image at tmp; the caller renames it into place on success. */
+static int convert_into(struct vdisk *src, const char *tmp, const struct vdisk_create_opts *o,
+			struct gs_progress *prog)
+{
+	struct vdisk *dst;
+
+	unlink(tmp); /* a leftover from an interrupted run of ours */
+	if (vdisk_create(tmp, o, &dst) < 0)
+		return fail();
+	gs_progress_init(prog, "converting");
+	int r = vdisk_copy(src, dst, gs_progress_cb, prog);
+	gs_progress_done(prog);
+	if (r < 0) {
+		fail();
+		vdisk_close(dst);
+		return GS_EXIT_FAIL;
+	}
+	return vdisk_close(dst) < 0 ? fail() : GS_EXIT_OK;
+}
+
 static int disk_convert(struct disk_args *a)
 {
-	struct vdisk *src = NULL, *dst = NULL;
+	struct vdisk *src;
 	char tmp[PATH_MAX];
 	struct gs_progress prog;
-	int rc = GS_EXIT_FAIL;
 
 	if (a->npos != 2)
 		return usage_error("convert needs SRC and DST");
@@ -322,52 +371,16 @@ static int disk_convert(struct disk_args *a)
 		return usage_error("destination path too long");
 	if (vdisk_open(a->pos[0], 0, &src) < 0)
 		return fail();
-	struct vdisk_create_opts o = a->create;
-	if (!o.format)
-		o.format = format_from_name(dpath);
-	if (!o.subformat && o.format != VDISK_FORMAT_RAW)
-		o.subformat = VDISK_SUB_DYNAMIC;
-	o.size_bytes = vdisk_size_bytes(src);
-	if (!o.logical_sector_bytes && o.format == VDISK_FORMAT_VHDX)
-		o.logical_sector_bytes = vdisk_logical_sector_bytes(src);
-	unlink(tmp); /* a leftover from an interrupted run of ours */
-	if (vdisk_create(tmp, &o, &dst) < 0) {
-		fail();
-		goto close_src;
-	}
-	gs_progress_init(&prog, "converting");
-	int r = vdisk_copy(src, dst, gs_progress_cb, &prog);
-	gs_progress_done(&prog);
-	if (r < 0) {
-		fail();
-		goto drop_dst;
-	}
-	if (vdisk_close(dst) < 0) {
-		dst = NULL;
-		fail();
-		goto drop_dst;
-	}
-	dst = NULL;
-	if (rename(tmp, dpath) < 0) {
+	struct vdisk_create_opts o = convert_opts(a, src, dpath);
+	int rc = convert_into(src, tmp, &o, &prog);
+	if (rc == GS_EXIT_OK && rename(tmp, dpath) < 0) {
 		fprintf(stderr, "genshift: rename %s -> %s: %s\n", tmp, dpath, strerror(errno));
-		goto drop_dst;
+		rc = GS_EXIT_FAIL;
 	}
-	if (a->json) {
-		struct json_object *j = json_object_new_object();
-		json_object_object_add(j, "source", json_object_new_string(a->pos[0]));
-		json_object_object_add(j, "destination", json_object_new_string(dpath));
-		json_object_object_add(j, "format", json_object_new_string(vdisk_format_name(o.format)));
-		json_object_object_add(j, "virtual_size", json_object_new_uint64(o.size_bytes));
-		json_object_object_add(j, "seconds", json_object_new_double(gs_progress_elapsed(&prog)));
-		gs_print_json(j);
-		json_object_put(j);
-	}
-	rc = GS_EXIT_OK;
-	goto close_src;
-drop_dst:
-	vdisk_close(dst);
-	unlink(tmp);
-close_src:
+	if (rc != GS_EXIT_OK)
+		unlink(tmp);
+	else if (a->json)
+		convert_json(a->pos[0], dpath, &o, gs_progress_elapsed(&prog));
 	vdisk_close(src);
 	return rc;
 }
