@@ -204,6 +204,10 @@ static int scan_payload_entry(struct scan *s, uint64_t i, uint64_t e)
 	if (st == 4)
 		return scan_bad(s, "BAT entry %llu: reserved payload block state 4",
 				(unsigned long long)i);
+	/* Reserved bits 3-19 are harmless to a reader: only check mode reports them. */
+	if ((e & VHDX_BAT_RESERVED_MASK) && s->report)
+		scan_bad(s, "BAT entry %llu: reserved bits 3-19 are set (0x%llx)",
+			 (unsigned long long)i, (unsigned long long)(e & VHDX_BAT_RESERVED_MASK));
 	if (st == VHDX_BLOCK_PARTIALLY_PRESENT && !v->has_parent)
 		return scan_bad(s, "BAT entry %llu: PARTIALLY_PRESENT block in a non-differencing "
 				"file", (unsigned long long)i);

@@ -421,15 +421,15 @@ static void set_log_guid(uint8_t *p, const uint8_t guid[16])
 	}
 }
 
-/* One entry at the start of the log writing `page` to file offset `target`. */
-static void put_entry(uint8_t *p, const uint8_t guid[16], uint64_t seq, uint64_t target,
-		      const uint8_t *page, uint64_t flushed)
+/* One entry at log offset at (with the given Tail) writing `page` to file offset `target`. */
+static void put_entry_at(uint8_t *p, uint32_t at, uint32_t tail, const uint8_t guid[16],
+			 uint64_t seq, uint64_t target, const uint8_t *page, uint64_t flushed)
 {
-	uint8_t *e = p + LOG;
+	uint8_t *e = p + LOG + at;
 	memset(e, 0, 8192);
 	put_le32(e, VHDX_LOG_ENTRY_SIGNATURE);
 	put_le32(e + 8, 8192);
-	put_le32(e + 12, 0);
+	put_le32(e + 12, tail);
 	put_le64(e + 16, seq);
 	put_le32(e + 24, 1);
 	memcpy(e + 32, guid, 16);
@@ -445,6 +445,12 @@ static void put_entry(uint8_t *p, const uint8_t guid[16], uint64_t seq, uint64_t
 	memcpy(e + 4096 + 8, page + 8, 4084);
 	put_le32(e + 4096 + 4092, (uint32_t)seq);
 	put_le32(e + 4, vhdx_checksum(e, 8192, 4));
+}
+
+static void put_entry(uint8_t *p, const uint8_t guid[16], uint64_t seq, uint64_t target,
+		      const uint8_t *page, uint64_t flushed)
+{
+	put_entry_at(p, 0, 0, guid, seq, target, page, flushed);
 }
 
 static const uint8_t guid_a[16] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 };
@@ -516,6 +522,75 @@ static void test_log_flushed_offset_past_eof(void **state)
 	(void)state;
 	expect_refused(image_with_log(guid_a, 1024 * MIB), image_len, EINVAL,
 		       "says 1073741824 bytes were already flushed: truncated");
+}
+
+/* Windows hazard: the first entry of a new session names a Tail in the previous session.
+ * The spec rule finds no sequence; we replay the highest contiguous run and say so. */
+static void test_log_stale_tail_fallback(void **state)
+{
+	(void)state;
+	uint8_t *p = copy_image(), page[4096], buf[16];
+	struct vdisk *d;
+	struct findings f;
+	memcpy(page, p + BAT, sizeof(page));
+	put_le64(page + 8 * 2, get_le64(page));
+	put_le64(page, 0);
+	set_log_guid(p, guid_a);
+	put_entry_at(p, 0, 0, guid_b, 90, BAT, p + BAT, 4 * MIB);     /* old session */
+	put_entry_at(p, 8192, 0, guid_a, 5, BAT, page, 4 * MIB);      /* tail -> old entry */
+	store(tmp_path("st.vhdx"), p, image_len);
+	free(p);
+	assert_int_equal(open_vhdx(tmp_path("st.vhdx"), 0, &d), 0);
+	assert_true(((struct vhdx_disk *)d)->log.stale_tail);
+	assert_int_equal(vdisk_read(d, 2 * MIB, buf, sizeof(buf)), 0);
+	assert_int_equal(buf[0], 0xab);
+	vdisk_close(d);
+	assert_int_equal(check_file(tmp_path("st.vhdx"), 0, &f), 0);
+	assert_non_null(strstr(f.text, "stale-tail fallback"));
+	assert_non_null(strstr(f.text, "needs replay"));
+}
+
+/* 128 logged allocations: the last entry wraps around the end of the 1 MiB ring. Undo its
+ * BAT update in the file (a crash between log flush and apply): replay must redo it. */
+static void test_log_wrapped_entry(void **state)
+{
+	(void)state;
+	struct vdisk_create_opts o = { .format = VDISK_FORMAT_VHDX, .subformat = VDISK_SUB_DYNAMIC,
+				       .size_bytes = 256 * MIB, .block_bytes = MIB };
+	const char *path = tmp_path("wrap.vhdx");
+	struct vdisk *d;
+	uint8_t buf[512];
+	unlink(path);
+	assert_int_equal(vdisk_create(path, &o, &d), 0);
+	vdisk_close(d);
+	pid_t pid = fork();
+	if (pid == 0) {
+		if (vdisk_open(path, VDISK_OPEN_RDWR, &d) < 0)
+			_exit(1);
+		for (unsigned i = 0; i < 128; i++) {
+			memset(buf, i + 1, sizeof(buf));
+			if (vdisk_write(d, (uint64_t)i * MIB, buf, sizeof(buf)) < 0 || vdisk_flush(d) < 0)
+				_exit(1);
+		}
+		_exit(0);
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	size_t len;
+	uint8_t *p = load(path, &len);
+	/* opener 4 KiB + 127 entries of 8 KiB end 4 KiB before the ring's end */
+	assert_int_equal(get_le32(p + LOG + MIB - 4096), VHDX_LOG_ENTRY_SIGNATURE);
+	assert_int_equal(get_le32(p + LOG + MIB - 4096 + 8), 8192);
+	put_le64(p + BAT + 8 * 127, 0);
+	store(path, p, len);
+	free(p);
+	assert_int_equal(vdisk_open(path, 0, &d), 0);
+	assert_int_equal(vdisk_read(d, 127 * MIB, buf, sizeof(buf)), 0);
+	assert_int_equal(buf[0], 128);
+	assert_int_equal(vdisk_read(d, 5 * MIB, buf, sizeof(buf)), 0);
+	assert_int_equal(buf[0], 6);
+	vdisk_close(d);
 }
 
 /* A writer killed after a flush leaves LogGuid set; a torn (garbled) entry after the last
@@ -626,6 +701,61 @@ static void test_diff_partial_write_copies_parent(void **state)
 	vdisk_close(d);
 }
 
+/* PARTIALLY_PRESENT (written by Windows, never by us): the sector bitmap, LSB first, picks
+ * the child's sectors; the others come from the parent. */
+static void test_diff_partially_present_read(void **state)
+{
+	(void)state;
+	struct vdisk_create_opts o = { .format = VDISK_FORMAT_VHDX,
+				       .subformat = VDISK_SUB_DIFFERENCING, .block_bytes = MIB };
+	struct vdisk *d;
+	uint8_t buf[4096];
+	make_image(tmp_path("pp.vhdx"));
+	o.parent_path = tmp_path("pp.vhdx");
+	unlink(tmp_path("pc.vhdx"));
+	assert_int_equal(vdisk_create(tmp_path("pc.vhdx"), &o, &d), 0);
+	memset(buf, 0x22, sizeof(buf));
+	assert_int_equal(vdisk_write(d, 0, buf, sizeof(buf)), 0); /* block 0 in the child */
+	assert_int_equal(vdisk_close(d), 0);
+	size_t len;
+	uint8_t *p = load(tmp_path("pc.vhdx"), &len);
+	assert_int_equal(len % MIB, 0);
+	uint8_t *q = calloc(1, len + MIB);
+	memcpy(q, p, len);
+	free(p);
+	uint64_t e = get_le64(q + BAT);
+	assert_int_equal(e & 7, VHDX_BLOCK_FULLY_PRESENT);
+	put_le64(q + BAT, (e & VHDX_BAT_OFFSET_MASK) | VHDX_BLOCK_PARTIALLY_PRESENT);
+	put_le64(q + BAT + 8 * 4096, (uint64_t)len | VHDX_SB_PRESENT); /* chunk 0's bitmap */
+	q[len] = 0x0c; /* sectors 2 and 3 of block 0 are the child's */
+	store(tmp_path("pc.vhdx"), q, len + MIB);
+	free(q);
+	assert_int_equal(vdisk_open(tmp_path("pc.vhdx"), 0, &d), 0);
+	assert_int_equal(vdisk_read(d, 0, buf, sizeof(buf)), 0);
+	assert_int_equal(buf[0], 0xab);    /* sector 0: parent */
+	assert_int_equal(buf[1023], 0xab); /* sector 1: parent */
+	assert_int_equal(buf[1024], 0x22); /* sector 2: child */
+	assert_int_equal(buf[2047], 0x22); /* sector 3: child */
+	assert_int_equal(buf[2048], 0xab); /* sector 4: parent */
+	uint64_t run;
+	unsigned st;
+	assert_int_equal(vdisk_map(d, 0, 16 * MIB, &run, &st), 0);
+	assert_int_equal(st, VDISK_EXTENT_DATA);
+	vdisk_close(d);
+	/* Writing converts the block to FULLY_PRESENT with the parent's sectors copied in. */
+	assert_int_equal(vdisk_open(tmp_path("pc.vhdx"), VDISK_OPEN_RDWR, &d), 0);
+	memset(buf, 0x33, 512);
+	assert_int_equal(vdisk_write(d, 3 * 512, buf, 512), 0);
+	assert_int_equal(vdisk_close(d), 0);
+	assert_int_equal(vdisk_open(tmp_path("pc.vhdx"), 0, &d), 0);
+	assert_int_equal(vdisk_read(d, 0, buf, sizeof(buf)), 0);
+	assert_int_equal(buf[0], 0xab);
+	assert_int_equal(buf[1024], 0x22);
+	assert_int_equal(buf[1536], 0x33);
+	assert_int_equal(buf[2048], 0xab);
+	vdisk_close(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -657,6 +787,9 @@ int main(void)
 		cmocka_unit_test(test_log_guid_mismatch),
 		cmocka_unit_test(test_log_flushed_offset_past_eof),
 		cmocka_unit_test(test_torn_last_entry),
+		cmocka_unit_test(test_log_stale_tail_fallback),
+		cmocka_unit_test(test_log_wrapped_entry),
+		cmocka_unit_test(test_diff_partially_present_read),
 		cmocka_unit_test(test_parent_loop),
 		cmocka_unit_test(test_diff_partial_write_copies_parent),
 	};
