@@ -7,6 +7,7 @@
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +39,8 @@ static const char boot_usage[] =
 	"  --json              print the result as JSON on stdout\n"
 	"\n"
 	"exit status: 0 the guest powered off, 1 the VMM failed, 2 usage error,\n"
-	"             3 the guest did not power off (timeout, debug-exit port)\n";
+	"             3 the guest did not power off (timeout, debug-exit port, interrupted\n"
+	"             by SIGINT/SIGTERM: the guest is stopped and its disks closed cleanly)\n";
 
 static const char verify_usage[] =
 	"usage: genshift verify (VMCONFIG | --gen 1 --disk IMAGE [--memory SIZE] [--cpus N])\n"
@@ -360,6 +362,23 @@ static int exit_status(const struct boot_args *a, const struct vmm_result *res)
 	return res->reason == VMM_EXIT_POWEROFF ? GS_EXIT_OK : GS_EXIT_DIFFERENT;
 }
 
+static volatile int interrupted;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	interrupted = 1; /* vmm_run stops the guest and closes the disks cleanly */
+}
+
+static void catch_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}
+
 static int run_here(const struct boot_args *a, const struct vmcfg *cfg)
 {
 	const char *log = a->serial_log ? a->serial_log : cfg->serial_log;
@@ -371,8 +390,9 @@ static int run_here(const struct boot_args *a, const struct vmcfg *cfg)
 	struct vmm_opts o = {
 		.cfg = cfg, .serial_fd = fd, .debugcon_path = a->debugcon, .expect = a->expect,
 		.timeout_s = a->timeout_s, .triple_fault_resets = !a->verify,
-		.seccomp = !a->no_sandbox,
+		.seccomp = !a->no_sandbox, .interrupted = &interrupted,
 	};
+	catch_signals();
 	struct vmm_result res;
 	int r = vmm_run(&o, &res);
 	if (fd > STDOUT_FILENO)

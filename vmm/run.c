@@ -31,6 +31,7 @@ const char *vmm_exit_reason_name(enum vmm_exit_reason r)
 	case VMM_EXIT_TIMEOUT: return "timeout";
 	case VMM_EXIT_TRIPLE_FAULT: return "triple-fault";
 	case VMM_EXIT_DEBUG_EXIT: return "debug-exit";
+	case VMM_EXIT_INTERRUPTED: return "interrupted";
 	default: return "vmm-error";
 	}
 }
@@ -132,21 +133,30 @@ static int check_cfg(const struct vmcfg *cfg)
 	return 0;
 }
 
-/* Wait until a vCPU or device stops the board, or the deadline passes. */
+static bool interrupted(const struct machine *m)
+{
+	return m->opts->interrupted && *m->opts->interrupted;
+}
+
+/* Wait until a vCPU or device stops the board, the deadline passes or the caller's
+ * interrupt flag is raised (checked every 200 ms). */
 static enum machine_stop wait_stop(struct machine *m, double deadline)
 {
+	enum machine_stop late = STOP_NONE;
 	pthread_mutex_lock(&m->stop_lock);
 	while (m->stop == STOP_NONE) {
-		if (deadline <= 0) {
-			pthread_cond_wait(&m->stop_cond, &m->stop_lock);
-			continue;
-		}
-		double left = deadline - machine_now();
-		if (left <= 0)
+		double left = deadline > 0 ? deadline - machine_now() : 0.2;
+		if (deadline > 0 && left <= 0) {
+			late = STOP_TIMEOUT;
 			break;
+		}
+		if (interrupted(m)) {
+			late = STOP_INTERRUPTED;
+			break;
+		}
 		struct timespec ts;
 		clock_gettime(CLOCK_MONOTONIC, &ts);
-		double t = (double)ts.tv_sec + ts.tv_nsec / 1e9 + (left < 0.5 ? left : 0.5);
+		double t = (double)ts.tv_sec + ts.tv_nsec / 1e9 + (left < 0.2 ? left : 0.2);
 		ts.tv_sec = (time_t)t;
 		ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
 		pthread_cond_timedwait(&m->stop_cond, &m->stop_lock, &ts);
@@ -154,8 +164,8 @@ static enum machine_stop wait_stop(struct machine *m, double deadline)
 	enum machine_stop why = m->stop;
 	pthread_mutex_unlock(&m->stop_lock);
 	if (why == STOP_NONE) {
-		machine_request_stop(m, STOP_TIMEOUT, "timeout");
-		why = STOP_TIMEOUT;
+		machine_request_stop(m, late, late == STOP_TIMEOUT ? "timeout" : "interrupted");
+		why = late;
 	}
 	return why;
 }
@@ -168,6 +178,7 @@ static enum vmm_exit_reason reason_of(enum machine_stop s)
 	case STOP_TIMEOUT: return VMM_EXIT_TIMEOUT;
 	case STOP_TRIPLE_FAULT: return VMM_EXIT_TRIPLE_FAULT;
 	case STOP_DEBUG_EXIT: return VMM_EXIT_DEBUG_EXIT;
+	case STOP_INTERRUPTED: return VMM_EXIT_INTERRUPTED;
 	default: return VMM_EXIT_ERROR;
 	}
 }

@@ -99,6 +99,7 @@ enum vmm_exit_reason {
 	VMM_EXIT_TRIPLE_FAULT, /* KVM_EXIT_SHUTDOWN with opts.triple_fault_resets false */
 	VMM_EXIT_DEBUG_EXIT,   /* the guest wrote port 0xF4 (result.debug_exit_code) */
 	VMM_EXIT_ERROR,        /* the VMM failed (result.error) */
+	VMM_EXIT_INTERRUPTED,  /* *opts.interrupted became non-zero (SIGINT/SIGTERM) */
 };
 
 /* VM exits by kind, summed over all vCPUs and resets. */
@@ -120,6 +121,9 @@ struct vmm_opts {
 	bool triple_fault_resets; /* true: KVM_EXIT_SHUTDOWN resets the VM (like a PC) */
 	bool seccomp;           /* confine the process once the VM is built */
 	unsigned max_resets;    /* 0 = 100 */
+	/* Polled several times a second; non-zero stops the guest and closes the disks
+	 * cleanly (a signal handler sets it). NULL = never. */
+	volatile int *interrupted;
 };
 
 struct vmm_result {

@@ -4,8 +4,9 @@
 # (an independent VHDX/VHD writer) around a boot sector assembled here; on each boot the
 # boot sector reads LBA 1 through BIOS int 13h (SeaBIOS -> our virtio-blk), increments a
 # counter there, writes it back, and prints GENSHIFT-COUNT=<n> through int 10h (SeaBIOS's
-# sercon puts it on COM1). Two boots must print 1 then 2; afterwards qemu-img (independent reader) must find the counter at 2 and
-# `qemu-img check` must find the image consistent.
+# sercon puts it on COM1). Two boots must print 1 then 2; afterwards qemu-img (an
+# independent reader) must find the counter at 2, and `qemu-img check` must find the VHDX
+# consistent.
 . "$(dirname "$0")/vmm-lib.sh"
 need as ld objcopy qemu-img
 
