@@ -221,7 +221,8 @@ static int scan_payload_entry(struct scan *s, uint64_t i, uint64_t e)
 static int scan_entries(struct scan *s)
 {
 	struct vhdx_disk *v = s->v;
-	uint8_t *buf = malloc(VHDX_MIB);
+	uint64_t cap = v->bat_entries < SCAN_BUF_ENTRIES ? v->bat_entries : SCAN_BUF_ENTRIES;
+	uint8_t *buf = malloc((size_t)(8 * cap));
 	int r = 0;
 
 	if (!buf)

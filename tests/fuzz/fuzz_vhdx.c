@@ -31,18 +31,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static uint8_t *templates[2];
 static size_t template_len;
+/* Pages to write into the memfd: the template's non-zero pages plus the patched ones (the
+ * rest is a hole and reads as zeros), which keeps an execution cheap. */
+static uint8_t *page_used[2], *page_dirty;
+#define PAGE 4096u
 
-static int memfd_path(const uint8_t *data, size_t len, char path[64])
+static int memfd_path(const uint8_t *data, size_t len, const uint8_t *pages, char path[64])
 {
 	int fd = memfd_create("fuzz_vhdx", MFD_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	if (len && write(fd, data, len) != (ssize_t)len) {
-		close(fd);
-		return -1;
+	if (ftruncate(fd, (off_t)len) < 0)
+		goto fail;
+	for (size_t pg = 0; data && pg * PAGE < len; pg++) {
+		size_t n = len - pg * PAGE < PAGE ? len - pg * PAGE : PAGE;
+		if (pages[pg] && pwrite(fd, data + pg * PAGE, n, (off_t)(pg * PAGE)) != (ssize_t)n)
+			goto fail;
 	}
 	snprintf(path, 64, "/proc/self/fd/%d", fd);
 	return fd;
+fail:
+	close(fd);
+	return -1;
 }
 
 /* A logged BAT page that moves block 0's data to block 2, under a matching LogGuid. */
@@ -84,7 +94,7 @@ static int build_templates(void)
 	char path[64];
 	uint8_t buf[4096];
 	struct vdisk *d;
-	int fd = memfd_path(NULL, 0, path);
+	int fd = memfd_path(NULL, 0, NULL, path);
 
 	if (fd < 0 || vhdx_create(fd, path, &o) < 0 ||
 	    vdisk_open(path, VDISK_OPEN_RDWR | VDISK_OPEN_NOLOCK, &d) < 0)
@@ -101,7 +111,18 @@ static int build_templates(void)
 	}
 	add_log(templates[1]);
 	close(fd);
-	return 0;
+	size_t pages = (template_len + PAGE - 1) / PAGE;
+	page_dirty = malloc(pages);
+	for (int i = 0; i < 2; i++) {
+		page_used[i] = calloc(1, pages);
+		if (!page_used[i])
+			return -1;
+		for (size_t pg = 0; pg < pages; pg++) {
+			size_t n = template_len - pg * PAGE < PAGE ? template_len - pg * PAGE : PAGE;
+			page_used[i][pg] = !vdisk_buf_is_zero(templates[i] + pg * PAGE, n);
+		}
+	}
+	return page_dirty ? 0 : -1;
 }
 
 static void fix_checksums(uint8_t *p, size_t len, unsigned flags)
@@ -121,6 +142,7 @@ static size_t apply_input(uint8_t *p, const uint8_t *data, size_t size)
 	size_t i = 1, len = template_len;
 
 	memcpy(p, templates[flags & 1], template_len);
+	memcpy(page_dirty, page_used[flags & 1], (template_len + PAGE - 1) / PAGE);
 	uint32_t cut = size >= 5 ? get_le32(data + 1) : 0;
 	if (flags & 16)
 		i = 5;
@@ -132,6 +154,8 @@ static size_t apply_input(uint8_t *p, const uint8_t *data, size_t size)
 		if (n > template_len - off)
 			n = template_len - off;
 		memcpy(p + off, data + i, n);
+		for (size_t pg = off / PAGE; pg * PAGE < off + n; pg++)
+			page_dirty[pg] = 1;
 		i += n;
 	}
 	fix_checksums(p, len, flags);
@@ -156,7 +180,7 @@ static void exercise(const char *path)
 		unsigned st;
 		vdisk_read(d, 0, buf, size < 65536 ? size : 65536);
 		if (size > 3 * MIB)
-			vdisk_read(d, MIB - 512, buf, 2 * MIB + 1024);
+			vdisk_read(d, MIB - 4096, buf, MIB + 8192);
 		vdisk_read(d, size - 1000, buf, 1000);
 		for (uint64_t off = 0, n = 0; off < size && n < 4096; off += run, n++)
 			if (vdisk_map(d, off, size - off, &run, &st) < 0)
@@ -180,7 +204,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 	}
 	size_t len = apply_input(image, data, size);
-	int fd = memfd_path(image, len, path);
+	int fd = memfd_path(image, len, page_dirty, path);
 	if (fd < 0)
 		return 0;
 	exercise(path);
