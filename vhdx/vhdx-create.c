@@ -134,11 +134,14 @@ static int build_locator(struct layout *l, const char *path, const char *parent,
 	static const uint8_t type[16] = VHDX_GUID_LOCATOR_VHDX;
 	char dir[PATH_MAX], rel[PATH_MAX], abs[PATH_MAX + 8], linkage[48], g[40];
 
-	if (!realpath(path, dir))
-		return vdisk_fail(errno, "%s: realpath failed: %s", path, strerror(errno));
-	char *slash = strrchr(dir, '/');
+	/* The child's directory, not the child itself: the file may be a memfd or a link. */
+	snprintf(rel, sizeof(rel), "%s", path);
+	char *slash = strrchr(rel, '/');
 	if (slash)
-		*(slash == dir ? slash + 1 : slash) = 0;
+		*(slash == rel ? slash + 1 : slash) = 0;
+	if (!realpath(slash ? rel : ".", dir))
+		return vdisk_fail(errno, "%s: cannot resolve the directory: %s", path,
+				  strerror(errno));
 	if (relative_path(dir, parent, rel, sizeof(rel)) < 0 ||
 	    strlen(rel) > 1000 || strlen(parent) > 1000)
 		return vdisk_fail(ENAMETOOLONG, "%s: parent path %s is too long for the locator",

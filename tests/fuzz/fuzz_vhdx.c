@@ -8,6 +8,8 @@
  *                  bit2 recompute both region table checksums
  *                  bit3 recompute the checksum of the log entry at the log start
  *                  bit4 then truncate the file to (u32 at bytes 1..4) mod its length
+ *                  bit5 template = a differencing child (parent kept in another memfd,
+ *                       found through absolute_win32_path), block 2 PARTIALLY_PRESENT
  *   then patches: u32 offset (LE, taken mod the image length), u8 length, bytes.
  * The result goes to a memfd, is opened read-only through /proc/self/fd (no lock), read in
  * a few ranges, mapped, described, closed, and checked with vdisk_check.
@@ -29,11 +31,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define LOG_AT MIB
 #define BAT_AT (3u * MIB)
 
-static uint8_t *templates[2];
-static size_t template_len;
+#define TEMPLATES 3
+static uint8_t *templates[TEMPLATES];
+static size_t template_lens[TEMPLATES];
 /* Pages to write into the memfd: the template's non-zero pages plus the patched ones (the
  * rest is a hole and reads as zeros), which keeps an execution cheap. */
-static uint8_t *page_used[2], *page_dirty;
+static uint8_t *page_used[TEMPLATES], *page_dirty;
 #define PAGE 4096u
 
 static int memfd_path(const uint8_t *data, size_t len, const uint8_t *pages, char path[64])
@@ -87,6 +90,57 @@ static void add_log(uint8_t *p)
 	put_le32(e + 4, vhdx_checksum(e, 8192, 4));
 }
 
+static int read_template(int fd, int i, size_t extra)
+{
+	template_lens[i] = (size_t)lseek(fd, 0, SEEK_END);
+	templates[i] = calloc(1, template_lens[i] + extra);
+	if (!templates[i] ||
+	    pread(fd, templates[i], template_lens[i], 0) != (ssize_t)template_lens[i])
+		return -1;
+	template_lens[i] += extra;
+	return 0;
+}
+
+/* The parent stays open for the process; the child's locator names /proc/self/fd/N. */
+static int build_child(const uint8_t *parent, size_t parent_len)
+{
+	static int parent_fd = -1;
+	struct vdisk_create_opts o = { .format = VDISK_FORMAT_VHDX,
+				       .subformat = VDISK_SUB_DIFFERENCING, .block_bytes = MIB };
+	char ppath[64], cpath[64];
+	uint8_t buf[4096];
+	struct vdisk *d;
+
+	parent_fd = memfd_path(parent, parent_len, page_used[0], ppath);
+	int fd = memfd_path(NULL, 0, NULL, cpath);
+	o.parent_path = ppath;
+	if (parent_fd < 0 || fd < 0 || vhdx_create(fd, cpath, &o) < 0 ||
+	    vdisk_open(cpath, VDISK_OPEN_RDWR | VDISK_OPEN_NOLOCK, &d) < 0)
+		return -1;
+	memset(buf, 0x66, sizeof(buf));
+	if (vdisk_write(d, 1024, buf, 512) < 0 || vdisk_write(d, 2 * MIB + 512, buf, 4096) < 0 ||
+	    vdisk_close(d) < 0 || read_template(fd, 2, MIB) < 0)
+		return -1;
+	close(fd);
+	/* Block 2 becomes PARTIALLY_PRESENT; chunk 0's bitmap goes in the appended MiB. */
+	uint8_t *c = templates[2];
+	size_t sb = template_lens[2] - MIB;
+	uint64_t e = get_le64(c + BAT_AT + 16);
+	put_le64(c + BAT_AT + 16, (e & VHDX_BAT_OFFSET_MASK) | VHDX_BLOCK_PARTIALLY_PRESENT);
+	put_le64(c + BAT_AT + 8 * 4096, (uint64_t)sb | VHDX_SB_PRESENT);
+	c[sb + 2 * 2048 / 8] = 0x0e;
+	return 0;
+}
+
+static void mark_pages(int i)
+{
+	size_t pages = (template_lens[i] + PAGE - 1) / PAGE;
+	for (size_t pg = 0; pg < pages; pg++) {
+		size_t n = template_lens[i] - pg * PAGE < PAGE ? template_lens[i] - pg * PAGE : PAGE;
+		page_used[i][pg] = !vdisk_buf_is_zero(templates[i] + pg * PAGE, n);
+	}
+}
+
 static int build_templates(void)
 {
 	struct vdisk_create_opts o = { .format = VDISK_FORMAT_VHDX, .subformat = VDISK_SUB_DYNAMIC,
@@ -101,27 +155,21 @@ static int build_templates(void)
 		return -1;
 	memset(buf, 0x5a, sizeof(buf));
 	if (vdisk_write(d, 0, buf, sizeof(buf)) < 0 || vdisk_write(d, 5 * MIB - 100, buf, 200) < 0 ||
-	    vdisk_close(d) < 0)
+	    vdisk_close(d) < 0 || read_template(fd, 0, 0) < 0 || read_template(fd, 1, 0) < 0)
 		return -1;
-	template_len = (size_t)lseek(fd, 0, SEEK_END);
-	for (int i = 0; i < 2; i++) {
-		templates[i] = malloc(template_len);
-		if (!templates[i] || pread(fd, templates[i], template_len, 0) != (ssize_t)template_len)
-			return -1;
-	}
-	add_log(templates[1]);
 	close(fd);
-	size_t pages = (template_len + PAGE - 1) / PAGE;
-	page_dirty = malloc(pages);
-	for (int i = 0; i < 2; i++) {
-		page_used[i] = calloc(1, pages);
+	add_log(templates[1]);
+	size_t most = 0;
+	for (int i = 0; i < TEMPLATES; i++) {
+		if (i == 2 && build_child(templates[0], template_lens[0]) < 0)
+			return -1;
+		page_used[i] = calloc(1, template_lens[i] / PAGE + 1);
 		if (!page_used[i])
 			return -1;
-		for (size_t pg = 0; pg < pages; pg++) {
-			size_t n = template_len - pg * PAGE < PAGE ? template_len - pg * PAGE : PAGE;
-			page_used[i][pg] = !vdisk_buf_is_zero(templates[i] + pg * PAGE, n);
-		}
+		mark_pages(i);
+		most = template_lens[i] > most ? template_lens[i] : most;
 	}
+	page_dirty = malloc(most / PAGE + 1);
 	return page_dirty ? 0 : -1;
 }
 
@@ -139,20 +187,21 @@ static void fix_checksums(uint8_t *p, size_t len, unsigned flags)
 static size_t apply_input(uint8_t *p, const uint8_t *data, size_t size)
 {
 	unsigned flags = size ? data[0] : 0;
-	size_t i = 1, len = template_len;
+	int t = (flags & 32) ? 2 : (flags & 1);
+	size_t i = 1, len = template_lens[t];
 
-	memcpy(p, templates[flags & 1], template_len);
-	memcpy(page_dirty, page_used[flags & 1], (template_len + PAGE - 1) / PAGE);
+	memcpy(p, templates[t], len);
+	memcpy(page_dirty, page_used[t], len / PAGE + 1);
 	uint32_t cut = size >= 5 ? get_le32(data + 1) : 0;
 	if (flags & 16)
 		i = 5;
 	while (i + 5 <= size) {
-		size_t off = get_le32(data + i) % template_len, n = data[i + 4];
+		size_t off = get_le32(data + i) % len, n = data[i + 4];
 		i += 5;
 		if (n > size - i)
 			n = size - i;
-		if (n > template_len - off)
-			n = template_len - off;
+		if (n > len - off)
+			n = len - off;
 		memcpy(p + off, data + i, n);
 		for (size_t pg = off / PAGE; pg * PAGE < off + n; pg++)
 			page_dirty[pg] = 1;
@@ -160,7 +209,7 @@ static size_t apply_input(uint8_t *p, const uint8_t *data, size_t size)
 	}
 	fix_checksums(p, len, flags);
 	if (flags & 16)
-		len = cut % template_len;
+		len = cut % len;
 	return len;
 }
 
@@ -198,8 +247,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!templates[0]) {
 		if (build_templates() < 0)
-			abort(); /* the template is our own output: failing here is a real bug */
-		image = malloc(template_len);
+			{ fprintf(stderr, "fuzz_vhdx: template: %s\n", vdisk_errmsg()); abort(); }
+		size_t most = 0;
+		for (int i = 0; i < TEMPLATES; i++)
+			most = template_lens[i] > most ? template_lens[i] : most;
+		image = malloc(most);
 		if (!image)
 			abort();
 	}

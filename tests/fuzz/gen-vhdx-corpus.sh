@@ -31,6 +31,10 @@ seeds = {
     'log-desc-zero': b'\x09' + patch(MIB + 64, b'zero') + patch(MIB + 72, struct.pack('<QQ', 8192, 5 * MIB)),
     'log-tail-elsewhere': b'\x09' + patch(MIB + 12, struct.pack('<I', 0x3000)),
     'log-bad-length': b'\x09' + patch(MIB + 8, struct.pack('<I', 4096 * 300)),
+    'diff-child': b'\x20',
+    'diff-child-bitmap': b'\x20' + patch(6 * MIB + 256, b'\xff\x00\x55'),
+    'diff-child-no-locator-key': b'\x20' + patch(2 * MIB + 0x10028 + 18, struct.pack('<H', 0)),
+    'diff-child-sb-not-present': b'\x20' + patch(3 * MIB + 8 * 4096, struct.pack('<Q', 0)),
     'truncated-3m': b'\x10' + struct.pack('<I', 3 * MIB),
     'truncated-log': b'\x11' + struct.pack('<I', MIB + 6000),
 }
