@@ -12,11 +12,18 @@ uint64_t vhdx_bat_index(const struct vhdx_disk *v, uint64_t block)
 	return block + block / v->chunk_ratio;
 }
 
+/* Sequential access hits the same page 512 times in a row: try the last one first. */
 static struct vhdx_bat_slot *find_slot(struct vhdx_disk *v, uint64_t page)
 {
+	struct vhdx_bat_slot *last = &v->slots[v->last_slot];
+
+	if (last->valid && last->page == page)
+		return last;
 	for (unsigned i = 0; i < VHDX_BAT_CACHE_SLOTS; i++)
-		if (v->slots[i].valid && v->slots[i].page == page)
+		if (v->slots[i].valid && v->slots[i].page == page) {
+			v->last_slot = i;
 			return &v->slots[i];
+		}
 	return NULL;
 }
 
@@ -54,6 +61,7 @@ static int load_page(struct vhdx_disk *v, uint64_t page, struct vhdx_bat_slot **
 		s->valid = true;
 		s->dirty = false;
 		s->page = page;
+		v->last_slot = (unsigned)(s - v->slots);
 	}
 	s->last_use = ++v->clock;
 	*out = s;

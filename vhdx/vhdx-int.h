@@ -87,6 +87,7 @@ struct vhdx_disk {
 	struct vhdx_log_result log;
 
 	struct vhdx_bat_slot *slots;
+	unsigned last_slot;       /* slot of the most recent lookup */
 	uint64_t clock;
 	unsigned dirty_pages;
 
