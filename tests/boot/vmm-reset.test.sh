@@ -4,7 +4,8 @@
 # (int 13h -> virtio-blk -> vdisk) and prints GENSHIFT-COUNT=<n>; boot 1 resets through
 # port 0xCF9, boot 2 triple-faults (KVM_EXIT_SHUTDOWN, a reset for `genshift boot`), boot 3
 # powers off through APM (SeaBIOS -> PIIX4 PM1a_CNT SLP_EN). Expect exit 0, two resets in
-# the JSON, and the three counts in order on COM1.
+# the JSON, and the three counts in order on COM1. The VM comes from a configuration file
+# (docs/vmcfg.md) whose disk and serial log paths are relative to it.
 . "$(dirname "$0")/vmm-lib.sh"
 need as ld objcopy
 
@@ -105,9 +106,22 @@ objcopy -O binary "$work/reset.elf" "$work/mbr.bin"
 truncate -s 1M "$work/disk.raw"
 dd if="$work/mbr.bin" of="$work/disk.raw" conv=notrunc status=none
 
+# Booted from a VM configuration file: the disk and the serial log are relative to it.
+cat >"$work/reset-vm.json" <<'CFG'
+{
+  "format": "genshift-vmcfg",
+  "version": 1,
+  "name": "vmm-reset",
+  "generation": 1,
+  "memory": { "size_mib": 64 },
+  "processors": { "count": 1 },
+  "disks": [ { "path": "disk.raw", "bus": "ide" } ],
+  "serial_log": "serial.log"
+}
+CFG
 rc=0
-"$GENSHIFT" boot --disk "$work/disk.raw" --timeout 180 --json --serial-log "$work/serial.log" \
-	--accel "${VMM_ACCEL:-auto}" >"$work/boot.json" 2>"$work/boot-stderr.log" || rc=$?
+"$GENSHIFT" boot "$work/reset-vm.json" --timeout 180 --json --accel "${VMM_ACCEL:-auto}" \
+	>"$work/boot.json" 2>"$work/boot-stderr.log" || rc=$?
 cat "$work/boot.json"
 [ "$rc" -eq 0 ] || fail "genshift boot exit $rc, expected 0 (guest power-off)"
 [ "$(json_field "$work/boot.json" exit_reason)" = poweroff ] || fail "exit reason"
