@@ -30,10 +30,12 @@ static const char boot_usage[] =
 	"options:\n"
 	"  --serial-log FILE   COM1 output to FILE instead of the terminal\n"
 	"  --debugcon FILE     SeaBIOS debug log (port 0x402) to FILE\n"
+	"  --trace-io FILE     log every port and MMIO exit (time, port, size, value) to FILE\n"
 	"  --timeout SECONDS   stop the guest after SECONDS\n"
 	"  --accel auto|kvm|nested\n"
-	"                      auto (default): /dev/kvm when usable, else the nested-KVM\n"
-	"                      harness (tests/harness/with-kvm); kvm: /dev/kvm or fail;\n"
+	"                      auto (default): /dev/kvm when usable (and the CPU shows\n"
+	"                      vmx/svm), else the nested-KVM harness (tests/harness/with-kvm);\n"
+	"                      kvm: /dev/kvm or fail;\n"
 	"                      nested: always the harness\n"
 	"  --no-sandbox        do not confine the VMM with seccomp once the VM is built\n"
 	"  --json              print the result as JSON on stdout\n"
@@ -54,7 +56,7 @@ static const char verify_usage[] =
 	"exit status: 0 matched, 1 the VMM failed, 2 usage error, 3 not matched\n";
 
 enum { OPT_GEN = 256, OPT_DISK, OPT_MEMORY, OPT_CPUS, OPT_SERIAL_LOG, OPT_DEBUGCON,
-       OPT_TIMEOUT, OPT_ACCEL, OPT_NO_SANDBOX, OPT_JSON, OPT_EXPECT };
+       OPT_TIMEOUT, OPT_ACCEL, OPT_NO_SANDBOX, OPT_JSON, OPT_EXPECT, OPT_TRACE };
 
 static const struct option boot_options[] = {
 	{ "gen", required_argument, NULL, OPT_GEN },
@@ -68,13 +70,14 @@ static const struct option boot_options[] = {
 	{ "no-sandbox", no_argument, NULL, OPT_NO_SANDBOX },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "expect", required_argument, NULL, OPT_EXPECT },
+	{ "trace-io", required_argument, NULL, OPT_TRACE },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
 
 struct boot_args {
 	bool verify, json, no_sandbox;
-	const char *config, *disk, *serial_log, *debugcon, *expect, *accel;
+	const char *config, *disk, *serial_log, *debugcon, *expect, *accel, *trace;
 	unsigned gen, cpus;
 	uint64_t memory_bytes;
 	double timeout_s;
@@ -122,6 +125,7 @@ static int parse_option(struct boot_args *a, int c, const char *arg)
 	case OPT_NO_SANDBOX: a->no_sandbox = true; return 0;
 	case OPT_JSON: a->json = true; return 0;
 	case OPT_EXPECT: a->expect = arg; return 0;
+	case OPT_TRACE: a->trace = arg; return 0;
 	default: return usage_error(a, "unknown option");
 	}
 }
@@ -171,13 +175,28 @@ static int build_cfg(const struct boot_args *a, struct vmcfg **out)
 
 /* ---- running through the nested-KVM harness ---- */
 
+/* Hardware virtualisation in the CPU flags. A /dev/kvm without it (this project's sandbox
+ * has one, backed by kvm_pvm) runs firmware but hangs Linux guests, so like
+ * tests/harness/with-kvm we do not count it as usable. */
+static bool cpu_has_vmx_or_svm(void)
+{
+	FILE *f = fopen("/proc/cpuinfo", "re");
+	char line[4096];
+	bool found = false;
+	while (f && !found && fgets(line, sizeof(line), f))
+		found = !strncmp(line, "flags", 5) && (strstr(line, " vmx") || strstr(line, " svm"));
+	if (f)
+		fclose(f);
+	return found;
+}
+
 static bool kvm_usable(void)
 {
 	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return false;
 	close(fd);
-	return true;
+	return cpu_has_vmx_or_svm();
 }
 
 /* with-kvm sits at tests/harness/ of the tree this binary was built in (BUILD/genshift). */
@@ -256,6 +275,7 @@ static int run_nested(int argc, char **argv, const struct boot_args *a, const st
 		r |= add_rw_dir(nargv, &n, dirs, &ndirs, cfg->disks[i].path);
 	r |= add_rw_dir(nargv, &n, dirs, &ndirs, a->serial_log ? a->serial_log : cfg->serial_log);
 	r |= add_rw_dir(nargv, &n, dirs, &ndirs, a->debugcon);
+	r |= add_rw_dir(nargv, &n, dirs, &ndirs, a->trace);
 	if (r)
 		return GS_EXIT_FAIL;
 	nargv[n++] = self;
@@ -265,8 +285,8 @@ static int run_nested(int argc, char **argv, const struct boot_args *a, const st
 	nargv[n++] = (char *)"kvm";
 	nargv[n] = NULL;
 	fprintf(stderr, "genshift: %s: running the VM through the nested-KVM harness (%s)\n",
-		a->accel && !strcmp(a->accel, "nested") ? "--accel nested" : "no usable /dev/kvm",
-		harness);
+		a->accel && !strcmp(a->accel, "nested") ? "--accel nested"
+		: "no usable /dev/kvm (missing, or no vmx/svm)", harness);
 	fflush(NULL);
 	setenv(IN_HARNESS_ENV, "1", 1);
 	if (a->accel && !strcmp(a->accel, "nested"))
@@ -389,6 +409,7 @@ static int run_here(const struct boot_args *a, const struct vmcfg *cfg)
 	}
 	struct vmm_opts o = {
 		.cfg = cfg, .serial_fd = fd, .debugcon_path = a->debugcon, .expect = a->expect,
+		.trace_path = a->trace,
 		.timeout_s = a->timeout_s, .triple_fault_resets = !a->verify,
 		.seccomp = !a->no_sandbox, .interrupted = &interrupted,
 	};

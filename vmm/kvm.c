@@ -128,6 +128,35 @@ int vmm_kvm_irq_line(struct vmm_kvm *k, unsigned gsi, int level)
 	return 0;
 }
 
+/* The guest sees a fixed, modest CPU (x86-64-v2 level: SSE4.2, POPCNT, CX16, no AVX/XSAVE,
+ * no leaf-7 extensions) whatever the host offers, like QEMU's default models, so that a
+ * boot proof does not depend on the host that ran it. */
+#define CPUID1_ECX_BASELINE (1u << 0 | 1u << 9 | 1u << 13 | 1u << 19 | 1u << 20 | \
+			     1u << 21 | 1u << 23 | 1u << 31) /* SSE3 SSSE3 CX16 SSE4.1/2
+							     * x2APIC POPCNT hypervisor */
+#define CPUID_EXT1_ECX_BASELINE (1u << 0)                        /* LAHF/SAHF */
+#define CPUID_EXT1_EDX_BASELINE (1u << 11 | 1u << 20 | 1u << 29) /* SYSCALL NX LM */
+
+static void baseline(struct kvm_cpuid_entry2 *e)
+{
+	switch (e->function) {
+	case 1:
+		e->ecx &= CPUID1_ECX_BASELINE;
+		break;
+	case 7:
+	case 0xD:
+		e->eax = e->ebx = e->ecx = e->edx = 0;
+		break;
+	case 0x80000001:
+		e->ecx &= CPUID_EXT1_ECX_BASELINE;
+		/* Bits 0-9, 12-17, 23-24 mirror leaf 1 on AMD; keep them. */
+		e->edx &= 0x0183F3FFu | CPUID_EXT1_EDX_BASELINE;
+		break;
+	default:
+		break;
+	}
+}
+
 /* Per-vCPU identity: leaf 1 EBX[31:24] initial APIC ID and [23:16] logical processor
  * count, leaves 0xB/0x1F EDX the x2APIC ID. SeaBIOS and Linux count CPUs from these. */
 static int set_cpuid(struct vmm_kvm *k, struct vmm_vcpu *v, unsigned ncpus)
@@ -135,6 +164,7 @@ static int set_cpuid(struct vmm_kvm *k, struct vmm_vcpu *v, unsigned ncpus)
 	struct kvm_cpuid2 *c = k->cpuid;
 	for (unsigned i = 0; i < c->nent; i++) {
 		struct kvm_cpuid_entry2 *e = &c->entries[i];
+		baseline(e);
 		if (e->function == 1) {
 			e->ebx = (e->ebx & 0xFFFF) | v->id << 24 | (ncpus & 0xFF) << 16;
 			if (ncpus > 1)

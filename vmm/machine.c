@@ -199,6 +199,7 @@ static int machine_wire(struct machine *m)
 	mc146818_init(&m->rtc, NULL);
 	mc146818_set_pc_config(&m->rtc, m->mem.low_bytes, m->mem.high_bytes, m->n_vcpus);
 	piix4_pm_init(&m->pm, NULL, poweroff, m);
+	m->pm.cpus = m->n_vcpus;
 
 	/*   port    len  handler            device     exit-statistics bucket */
 	r |= add_pio(m, 0x0070, 2, mc146818_pio, &m->rtc, &st->io_rtc);
@@ -210,6 +211,9 @@ static int machine_wire(struct machine *m)
 	r |= add_pio(m, 0x0402, 1, debugcon_pio, m, &st->io_debugcon);
 	r |= add_pio(m, 0x0510, FW_CFG_PORTS, fw_cfg_pio, &m->fw_cfg, &st->io_fw_cfg);
 	r |= add_pio(m, 0x0CF8, 8, pci_config_pio, m, &st->io_pci_config);
+	r |= add_pio(m, 0xAE00, 0x18, piix4_pm_pcihp_pio, &m->pm, &st->io_pm);
+	r |= add_pio(m, 0xAF00, 0x20, piix4_pm_cpuhp_pio, &m->pm, &st->io_pm);
+	r |= add_pio(m, 0xAFE0, 4, piix4_pm_gpe_pio, &m->pm, &st->io_pm);
 	if (r)
 		return -ENOSPC;
 
@@ -341,6 +345,9 @@ static void machine_pio(void *mv, uint16_t port, unsigned size, uint32_t *val, b
 	}
 	if (!is_write && size < 4)
 		*val &= (1u << (8 * size)) - 1;
+	if (m->trace)
+		fprintf(m->trace, "%.6f io %s %04x/%u %08x\n", machine_now() - m->t0,
+			is_write ? "out" : "in", port, size, *val);
 	pthread_mutex_unlock(&m->dev_lock);
 }
 
@@ -348,9 +355,15 @@ static void machine_pio(void *mv, uint16_t port, unsigned size, uint32_t *val, b
  * 0xFF), writes vanish (including writes to the read-only firmware slot). */
 static void machine_mmio(void *mv, uint64_t gpa, uint8_t *data, unsigned len, bool is_write)
 {
-	(void)mv, (void)gpa;
+	struct machine *m = mv;
 	if (!is_write)
 		memset(data, 0xFF, len);
+	if (m->trace) {
+		pthread_mutex_lock(&m->dev_lock);
+		fprintf(m->trace, "%.6f mmio %s %llx/%u\n", machine_now() - m->t0,
+			is_write ? "write" : "read", (unsigned long long)gpa, len);
+		pthread_mutex_unlock(&m->dev_lock);
+	}
 }
 
 static void machine_shutdown(void *mv)

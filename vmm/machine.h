@@ -49,6 +49,7 @@ struct machine {
 	size_t firmware_bytes;
 	struct vmm_kvm kvm;
 	FILE *debugcon;
+	FILE *trace;
 	regex_t expect;
 	bool have_expect;
 	double t0;

@@ -135,3 +135,43 @@ void piix4_pm_apm_pio(void *dev, unsigned off, unsigned size, uint32_t *val, boo
 		pm->pm1_cnt &= (uint16_t)~PM1_CNT_SCI_EN;
 	}
 }
+
+void piix4_pm_gpe_pio(void *dev, unsigned off, unsigned size, uint32_t *val, bool is_write)
+{
+	struct piix4_pm *pm = dev;
+	uint32_t v = 0;
+	for (unsigned i = 0; i < size && off + i < PIIX4_GPE0_BYTES; i++) {
+		unsigned r = off + i;
+		uint8_t b = (uint8_t)(*val >> (8 * i));
+		if (!is_write)
+			v |= (uint32_t)pm->gpe0[r] << (8 * i);
+		else if (r < PIIX4_GPE0_BYTES / 2)
+			pm->gpe0[r] &= (uint8_t)~b; /* status: write 1 to clear */
+		else
+			pm->gpe0[r] = b;
+	}
+	if (!is_write)
+		*val = v;
+}
+
+void piix4_pm_pcihp_pio(void *dev, unsigned off, unsigned size, uint32_t *val, bool is_write)
+{
+	(void)dev, (void)off, (void)size;
+	if (!is_write)
+		*val = 0;
+}
+
+void piix4_pm_cpuhp_pio(void *dev, unsigned off, unsigned size, uint32_t *val, bool is_write)
+{
+	struct piix4_pm *pm = dev;
+	if (is_write)
+		return;
+	uint32_t v = 0;
+	for (unsigned i = 0; i < size; i++) {
+		unsigned first = 8 * (off + i);
+		unsigned n = pm->cpus > first ? pm->cpus - first : 0;
+		uint8_t b = n >= 8 ? 0xFF : (uint8_t)((1u << n) - 1);
+		v |= (uint32_t)b << (8 * i);
+	}
+	*val = v;
+}

@@ -11,12 +11,22 @@
 
 #define PIIX4_PM_IO_BYTES 64
 #define PIIX4_APM_PORTS 2 /* 0xB2 control, 0xB3 status */
+/* QEMU's PIIX4 ACPI extensions, which the ACPI tables SeaBIOS builds for itself use
+ * (fixed ports, not PMBA-relative): */
+#define PIIX4_GPE0_PORT 0xAFE0 /* GPE0_BLK: 2 bytes status (W1C), 2 bytes enable */
+#define PIIX4_GPE0_BYTES 4
+#define PIIX4_PCIHP_PORT 0xAE00 /* PCI hotplug: up, down, eject, removable, select, index */
+#define PIIX4_PCIHP_BYTES 0x18
+#define PIIX4_CPUHP_PORT 0xAF00 /* legacy CPU hotplug: bitmap of present CPUs */
+#define PIIX4_CPUHP_BYTES 32
 #define PIIX4_PM_TIMER_HZ 3579545ull
 
 struct piix4_pm {
 	struct pci_func pci; /* first: the bus hands us back this pointer */
 	uint16_t pm1_sts, pm1_en, pm1_cnt;
+	uint8_t gpe0[PIIX4_GPE0_BYTES];
 	uint8_t apm_status;
+	unsigned cpus; /* for the CPU hotplug bitmap */
 	/* Monotonic nanoseconds for the PM timer; replaceable for tests. */
 	uint64_t (*clock_ns)(void);
 	/* Called when the guest asks for soft-off (SLP_EN with SLP_TYP 0). */
@@ -31,5 +41,14 @@ void piix4_pm_init(struct piix4_pm *pm, uint64_t (*clock_ns)(void),
 uint16_t piix4_pm_io_base(const struct piix4_pm *pm);
 /* APM control/status at 0xB2/0xB3 (off 0/1). */
 void piix4_pm_apm_pio(void *dev, unsigned off, unsigned size, uint32_t *val, bool is_write);
+/* GPE0 block: no event source is emulated, so status stays 0 (what the guest enables is
+ * kept). Reading all-ones here made Linux run the PCI/CPU hotplug handlers at random
+ * times and "eject" every PCI slot, including the boot disk. */
+void piix4_pm_gpe_pio(void *dev, unsigned off, unsigned size, uint32_t *val, bool is_write);
+/* PCI hotplug: nothing inserted, removed or removable; writes (ejects) ignored. */
+void piix4_pm_pcihp_pio(void *dev, unsigned off, unsigned size, uint32_t *val, bool is_write);
+/* Legacy CPU hotplug bitmap: bit n set for each of the pm->cpus CPUs. (Generation 2 must
+ * revisit this: OVMF probes 0xAF00 for QEMU's modern CPU hotplug interface.) */
+void piix4_pm_cpuhp_pio(void *dev, unsigned off, unsigned size, uint32_t *val, bool is_write);
 
 #endif

@@ -109,6 +109,8 @@ static int prepare(struct machine *m)
 		return vdisk_fail(errno, "debug log %s: %s", o->debugcon_path, strerror(errno));
 	if (m->debugcon)
 		setvbuf(m->debugcon, NULL, _IOLBF, 0); /* a crash keeps the log up to its last line */
+	if (o->trace_path && !(m->trace = fopen(o->trace_path, "we")))
+		return vdisk_fail(errno, "trace %s: %s", o->trace_path, strerror(errno));
 	const char *fw = o->cfg->firmware_path ? o->cfg->firmware_path
 					       : vmm_default_firmware(o->cfg->generation);
 	int r = load_firmware(m, fw);
@@ -222,6 +224,8 @@ static void release(struct machine *m)
 		(void)vdisk_close(m->disks[i]);
 	if (m->debugcon)
 		fclose(m->debugcon);
+	if (m->trace)
+		fclose(m->trace);
 	if (m->have_expect)
 		regfree(&m->expect);
 	free(m->firmware);

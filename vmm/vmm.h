@@ -116,6 +116,7 @@ struct vmm_opts {
 	const struct vmcfg *cfg;
 	int serial_fd;          /* COM1 output also goes here; -1 = nowhere */
 	const char *debugcon_path; /* SeaBIOS debug log (port 0x402); NULL = disabled */
+	const char *trace_path; /* every port/MMIO exit, one line each; NULL = disabled */
 	const char *expect;     /* POSIX extended regex matched per serial line; NULL = none */
 	double timeout_s;       /* 0 = no timeout */
 	bool triple_fault_resets; /* true: KVM_EXIT_SHUTDOWN resets the VM (like a PC) */

@@ -1,7 +1,8 @@
 /* tests/unit/vmm_pci_test.c - PCI config mechanism #1 through its ports: the 0xCF8 probe,
  * absent functions (all-ones), the chipset IDs firmware checks, read-only fields, I/O BAR
  * sizing and decode, PIIX3 INTx routing, and the PIIX4 PM function (0x5B quirk, PM block
- * decode only when enabled, 24-bit PM timer, SLP_EN power-off). */
+ * decode only when enabled, 24-bit PM timer, SLP_EN power-off) and QEMU's PIIX4 ACPI
+ * extensions that SeaBIOS's tables use (GPE0, PCI and CPU hotplug registers). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -193,6 +194,41 @@ static void test_pm_block(void **state)
 	assert_int_equal(v & 1, 0);
 }
 
+static void test_acpi_extensions(void **state)
+{
+	(void)state;
+	struct board b;
+	setup_board(&b);
+	b.pm.cpus = 10;
+	uint32_t v = 0xFFFFFFFF;
+	/* GPE0: status reads 0 (no event sources), enable is kept, status is W1C. */
+	piix4_pm_gpe_pio(&b.pm, 0, 4, &v, false);
+	assert_int_equal(v, 0);
+	v = 0xFFFF0000; /* enable all, write-1-to-clear all status */
+	piix4_pm_gpe_pio(&b.pm, 0, 4, &v, true);
+	piix4_pm_gpe_pio(&b.pm, 0, 4, &v, false);
+	assert_int_equal(v, 0xFFFF0000);
+	b.pm.gpe0[0] = 0x06;
+	v = 0x02;
+	piix4_pm_gpe_pio(&b.pm, 0, 1, &v, true);
+	piix4_pm_gpe_pio(&b.pm, 0, 1, &v, false);
+	assert_int_equal(v, 0x04);
+	/* PCI hotplug: nothing up, down or removable, whatever the guest ejects. */
+	for (unsigned off = 0; off < PIIX4_PCIHP_BYTES; off += 4) {
+		v = 0xFFFFFFFF;
+		piix4_pm_pcihp_pio(&b.pm, off, 4, &v, true);
+		piix4_pm_pcihp_pio(&b.pm, off, 4, &v, false);
+		assert_int_equal(v, 0);
+	}
+	/* CPU bitmap: exactly the configured CPUs. */
+	piix4_pm_cpuhp_pio(&b.pm, 0, 4, &v, false);
+	assert_int_equal(v, 0x3FF);
+	piix4_pm_cpuhp_pio(&b.pm, 1, 1, &v, false);
+	assert_int_equal(v, 0x03);
+	piix4_pm_cpuhp_pio(&b.pm, 31, 1, &v, false);
+	assert_int_equal(v, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -201,6 +237,7 @@ int main(void)
 		cmocka_unit_test(test_bar_sizing_and_decode),
 		cmocka_unit_test(test_piix3_routing),
 		cmocka_unit_test(test_pm_block),
+		cmocka_unit_test(test_acpi_extensions),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
