@@ -1,4 +1,25 @@
-/* vhdx/vhdx-int.h - internals of the VHDX backend shared by vhdx*.c; not public. */
+/* vhdx/vhdx-int.h - internals of the VHDX backend shared by vhdx*.c; not public.
+ *
+ * Design in brief (the why of each choice is next to its code):
+ * - Open validates in spec order: identifier, headers, log (replayed before anything else:
+ *   into an in-memory overlay of 4 KiB pages for read-only opens, into the file for
+ *   read-write ones), region tables (copy 2 if copy 1 is damaged), metadata, BAT geometry,
+ *   then every BAT entry of the current size (offsets, overlap, EOF), then the parent.
+ * - The BAT is never held whole: a 64-slot LRU of 4 KiB pages (256 KiB), so RSS stays
+ *   bounded for any disk size.
+ * - Writes: a new block is appended at the MiB-aligned end of the file, the payload is
+ *   written, and the BAT entry changes only in the cached page. Dirty pages are committed
+ *   together - fdatasync (payload durable), one log entry, fdatasync, pages in place,
+ *   fdatasync - at flush, at close, or when 32 pages are dirty. Payload never goes
+ *   through the log. Each entry is a complete sequence (Tail = itself).
+ * - Differencing writes never produce PARTIALLY_PRESENT: a new block gets the parent's
+ *   bytes around the write, and a PARTIALLY_PRESENT block (Windows-made) is turned into a
+ *   FULLY_PRESENT one by copying the parent's sectors into it first. No sector bitmap is
+ *   ever written.
+ * - Log search follows spec 2.3.3; when it finds nothing but GUID-valid contiguous entries
+ *   exist (a crash early in a new Windows session), the highest run is replayed and
+ *   reported (vhdx_log_result.stale_tail, and by check).
+ */
 #ifndef GENSHIFT_VHDX_INT_H
 #define GENSHIFT_VHDX_INT_H
 

@@ -36,8 +36,10 @@ qemu_reads() { echo "$writes" | tr '|' '\n' | while read -r pat off len; do prin
 n=0
 for sub in dynamic fixed; do
 	for bs in 1M 2M 8M 32M 256M; do
-		case $bs in
-		2M|8M) size=1G writes=$small_writes expect=$W/small.raw ;;
+		# Fully allocated 4 GiB images are slow to read whole: one fixed size crosses
+		# the chunk boundary, the others stay at 1 GiB.
+		case $sub$bs in
+		*2M|*8M|fixed1M|fixed256M) size=1G writes=$small_writes expect=$W/small.raw ;;
 		*) size=4352M writes=$all_writes expect=$W/big.raw ;;
 		esac
 		for bsz in on off; do
@@ -51,7 +53,7 @@ for sub in dynamic fixed; do
 			grep -q "Pattern verification failed" "$W/out" && fail "qemu reads its own $sub $bs $bsz image wrong"
 			"$T" compare "$img" "$expect" >"$W/out" ||
 				fail "qemu-made $sub block $bs block_state_zero=$bsz: we read differently ($(cat "$W/out"))"
-			if [ "$sub$bs$bsz" = dynamic1Mon ] || [ "$sub$bs$bsz" = fixed32Moff ]; then
+			if [ "$sub$bs$bsz" = dynamic1Mon ] || [ "$sub$bs$bsz" = fixed1Moff ]; then
 				qemu-img convert -f vhdx -O raw "$img" "$W/q.raw"
 				"$T" compare "$img" "$W/q.raw" >"$W/out" ||
 					fail "qemu-made $sub $bs $bsz: qemu's whole view differs from ours ($(cat "$W/out"))"
