@@ -121,6 +121,20 @@ static int smoke_open(struct smoke *s)
 	return 0;
 }
 
+static void smoke_close(struct smoke *s)
+{
+	if (s->run != NULL && s->run != MAP_FAILED)
+		munmap(s->run, s->run_bytes);
+	if (s->mem != NULL && s->mem != MAP_FAILED)
+		munmap(s->mem, GUEST_MEM_BYTES);
+	if (s->vcpu_fd >= 0)
+		close(s->vcpu_fd);
+	if (s->vm_fd >= 0)
+		close(s->vm_fd);
+	if (s->kvm_fd >= 0)
+		close(s->kvm_fd);
+}
+
 /* Loads the program at CODE_GPA and points CS:IP at it in real mode. */
 static int smoke_load(struct smoke *s)
 {
@@ -187,19 +201,23 @@ int main(void)
 	unsigned loop_outs = 0;
 	char text[32];
 	double t0, t1;
+	int rc = 1;
 
 	if (smoke_open(&s) < 0 || smoke_load(&s) < 0)
-		return 1;
+		goto out_close;
 	t0 = now_seconds();
 	if (smoke_run(&s, text, sizeof(text), &loop_outs) < 0)
-		return 1;
+		goto out_close;
 	t1 = now_seconds();
 	if (strcmp(text, "KVM-OK\n") != 0 || loop_outs != LOOP_OUTS) {
 		fprintf(stderr, "kvm-smoke: guest wrote \"%s\" and %u loop outs, expected \"KVM-OK\" and %d\n",
 			text, loop_outs, LOOP_OUTS);
-		return 1;
+		goto out_close;
 	}
 	printf("kvm-smoke: ok: real-mode guest wrote \"KVM-OK\", %d port exits, then HLT; %.1f us per exit\n",
 	       LOOP_OUTS, (t1 - t0) * 1e6 / (LOOP_OUTS + 7));
-	return 0;
+	rc = 0;
+out_close:
+	smoke_close(&s);
+	return rc;
 }
