@@ -31,6 +31,8 @@ static const char boot_usage[] =
 	"  --serial-log FILE   COM1 output to FILE instead of the terminal\n"
 	"  --debugcon FILE     SeaBIOS debug log (port 0x402) to FILE\n"
 	"  --trace-io FILE     log every port and MMIO exit (time, port, size, value) to FILE\n"
+	"  --serial-input FILE bytes for COM1's receiver (default for boot: the terminal, when\n"
+	"                      stdin is one; lines are sent as you press Enter)\n"
 	"  --timeout SECONDS   stop the guest after SECONDS\n"
 	"  --accel auto|kvm|nested\n"
 	"                      auto (default): /dev/kvm when usable (and the CPU shows\n"
@@ -56,7 +58,7 @@ static const char verify_usage[] =
 	"exit status: 0 matched, 1 the VMM failed, 2 usage error, 3 not matched\n";
 
 enum { OPT_GEN = 256, OPT_DISK, OPT_MEMORY, OPT_CPUS, OPT_SERIAL_LOG, OPT_DEBUGCON,
-       OPT_TIMEOUT, OPT_ACCEL, OPT_NO_SANDBOX, OPT_JSON, OPT_EXPECT, OPT_TRACE };
+       OPT_TIMEOUT, OPT_ACCEL, OPT_NO_SANDBOX, OPT_JSON, OPT_EXPECT, OPT_TRACE, OPT_INPUT };
 
 static const struct option boot_options[] = {
 	{ "gen", required_argument, NULL, OPT_GEN },
@@ -71,13 +73,14 @@ static const struct option boot_options[] = {
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "expect", required_argument, NULL, OPT_EXPECT },
 	{ "trace-io", required_argument, NULL, OPT_TRACE },
+	{ "serial-input", required_argument, NULL, OPT_INPUT },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
 
 struct boot_args {
 	bool verify, json, no_sandbox;
-	const char *config, *disk, *serial_log, *debugcon, *expect, *accel, *trace;
+	const char *config, *disk, *serial_log, *debugcon, *expect, *accel, *trace, *input;
 	unsigned gen, cpus;
 	uint64_t memory_bytes;
 	double timeout_s;
@@ -126,6 +129,7 @@ static int parse_option(struct boot_args *a, int c, const char *arg)
 	case OPT_JSON: a->json = true; return 0;
 	case OPT_EXPECT: a->expect = arg; return 0;
 	case OPT_TRACE: a->trace = arg; return 0;
+	case OPT_INPUT: a->input = arg; return 0;
 	default: return usage_error(a, "unknown option");
 	}
 }
@@ -276,6 +280,7 @@ static int run_nested(int argc, char **argv, const struct boot_args *a, const st
 	r |= add_rw_dir(nargv, &n, dirs, &ndirs, a->serial_log ? a->serial_log : cfg->serial_log);
 	r |= add_rw_dir(nargv, &n, dirs, &ndirs, a->debugcon);
 	r |= add_rw_dir(nargv, &n, dirs, &ndirs, a->trace);
+	r |= add_rw_dir(nargv, &n, dirs, &ndirs, a->input);
 	if (r)
 		return GS_EXIT_FAIL;
 	nargv[n++] = self;
@@ -399,6 +404,20 @@ static void catch_signals(void)
 	sigaction(SIGHUP, &sa, NULL);
 }
 
+/* COM1's input: --serial-input FILE, else the terminal for an interactive boot. */
+static int open_input(const struct boot_args *a, bool *tty)
+{
+	*tty = false;
+	if (a->input) {
+		int fd = open(a->input, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			fprintf(stderr, "genshift: %s: %s\n", a->input, strerror(errno));
+		return fd < 0 ? -2 : fd;
+	}
+	*tty = !a->verify && isatty(STDIN_FILENO);
+	return *tty ? STDIN_FILENO : -1;
+}
+
 static int run_here(const struct boot_args *a, const struct vmcfg *cfg)
 {
 	const char *log = a->serial_log ? a->serial_log : cfg->serial_log;
@@ -407,9 +426,16 @@ static int run_here(const struct boot_args *a, const struct vmcfg *cfg)
 		fprintf(stderr, "genshift: %s: %s\n", log, strerror(errno));
 		return GS_EXIT_FAIL;
 	}
+	bool tty;
+	int in = open_input(a, &tty);
+	if (in == -2) {
+		if (fd > STDOUT_FILENO)
+			close(fd);
+		return GS_EXIT_FAIL;
+	}
 	struct vmm_opts o = {
 		.cfg = cfg, .serial_fd = fd, .debugcon_path = a->debugcon, .expect = a->expect,
-		.trace_path = a->trace,
+		.trace_path = a->trace, .serial_in_fd = in, .serial_in_tty = tty,
 		.timeout_s = a->timeout_s, .triple_fault_resets = !a->verify,
 		.seccomp = !a->no_sandbox, .interrupted = &interrupted,
 	};
@@ -418,6 +444,8 @@ static int run_here(const struct boot_args *a, const struct vmcfg *cfg)
 	int r = vmm_run(&o, &res);
 	if (fd > STDOUT_FILENO)
 		close(fd);
+	if (in > STDIN_FILENO)
+		close(in);
 	if (r < 0 && !a->json)
 		fprintf(stderr, "genshift: %s\n", res.error);
 	if (a->json)

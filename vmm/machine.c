@@ -2,6 +2,7 @@
  * vCPU threads. machine_wire() is the one place that says which device sits where. */
 #include <errno.h>
 #include <linux/kvm.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -454,6 +455,9 @@ int machine_build(struct machine *m)
 	m->n_vcpus = 0;
 	if (r == 0)
 		r = start_vcpus(m);
+	pthread_mutex_lock(&m->dev_lock);
+	m->board_up = r == 0;
+	pthread_mutex_unlock(&m->dev_lock);
 	return r;
 }
 
@@ -471,6 +475,9 @@ static void collect_stats(struct machine *m)
 
 void machine_teardown(struct machine *m)
 {
+	pthread_mutex_lock(&m->dev_lock);
+	m->board_up = false;
+	pthread_mutex_unlock(&m->dev_lock);
 	machine_request_stop(m, STOP_ERROR, "teardown");
 	for (unsigned i = 0; i < m->n_threads; i++)
 		pthread_join(m->threads[i], NULL);
@@ -488,4 +495,62 @@ void machine_teardown(struct machine *m)
 		munmap(m->ram, m->ram_bytes);
 	m->rom = m->ram = NULL;
 	memset(&m->mem, 0, sizeof(m->mem));
+}
+
+/* ---- host input for COM1 ---- */
+
+/* Hand one byte to the UART of the current board; false while there is no board or its
+ * receive FIFO is full (the byte is retried: the guest reads at its own pace). */
+static bool feed_byte(struct machine *m, uint8_t b)
+{
+	pthread_mutex_lock(&m->dev_lock);
+	bool ok = m->board_up && ns16550_rx_push(&m->uart, b) == 0;
+	pthread_mutex_unlock(&m->dev_lock);
+	return ok;
+}
+
+static void *input_thread(void *arg)
+{
+	struct machine *m = arg;
+	int fd = m->opts->serial_in_fd;
+	uint8_t buf[64];
+	ssize_t n = 0, i = 0;
+	while (!m->input_done) {
+		if (i < n) {
+			uint8_t b = buf[i] == '\n' && m->opts->serial_in_tty ? '\r' : buf[i];
+			if (feed_byte(m, b))
+				i++;
+			else
+				poll(NULL, 0, 10);
+			continue;
+		}
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		n = read(fd, buf, sizeof(buf));
+		i = 0;
+		if (n <= 0)
+			break; /* end of input: the guest just sees no more bytes */
+	}
+	return NULL;
+}
+
+int machine_input_start(struct machine *m)
+{
+	if (m->opts->serial_in_fd < 0)
+		return 0;
+	int e = pthread_create(&m->input_thread, NULL, input_thread, m);
+	if (e)
+		return vdisk_fail(e, "cannot start the serial input thread: %s", strerror(e));
+	m->have_input_thread = true;
+	return 0;
+}
+
+void machine_input_stop(struct machine *m)
+{
+	if (!m->have_input_thread)
+		return;
+	m->input_done = true;
+	pthread_join(m->input_thread, NULL);
+	m->have_input_thread = false;
 }

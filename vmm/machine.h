@@ -77,6 +77,11 @@ struct machine {
 	pthread_t threads[VMCFG_MAX_CPUS];
 	unsigned n_vcpus, n_threads;
 
+	bool board_up;              /* devices exist (under dev_lock): host input may go in */
+	pthread_t input_thread;
+	bool have_input_thread;
+	volatile bool input_done;
+
 	pthread_mutex_t dev_lock;   /* serialises every device access */
 	pthread_mutex_t stop_lock;  /* guards stop/stop_msg, signals stop_cond */
 	pthread_cond_t stop_cond;
@@ -87,6 +92,10 @@ struct machine {
 /* Board life cycle (machine.c). */
 int machine_build(struct machine *m);
 void machine_teardown(struct machine *m);
+/* Host input for COM1 (opts->serial_in_fd), fed to whichever board is up; lives across
+ * resets. */
+int machine_input_start(struct machine *m);
+void machine_input_stop(struct machine *m);
 /* Record the first stop reason (later ones are ignored) and kick every vCPU out of KVM_RUN.
  * Safe from any thread, including a vCPU thread holding dev_lock. */
 void machine_request_stop(struct machine *m, enum machine_stop why, const char *msg);

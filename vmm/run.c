@@ -118,6 +118,8 @@ static int prepare(struct machine *m)
 		r = open_disks(m);
 	if (r == 0)
 		r = vmm_kvm_open(&m->kvm);
+	if (r == 0)
+		r = machine_input_start(m);
 	return r;
 }
 
@@ -219,6 +221,7 @@ static void run_boards(struct machine *m)
 
 static void release(struct machine *m)
 {
+	machine_input_stop(m);
 	vmm_kvm_close(&m->kvm);
 	for (unsigned i = 0; i < m->n_disks; i++)
 		(void)vdisk_close(m->disks[i]);

@@ -35,6 +35,7 @@ static const unsigned allowed[] = {
 	/* signals (the vCPU kick) and time */
 	SYS_rt_sigaction, SYS_rt_sigprocmask, SYS_rt_sigreturn, SYS_restart_syscall,
 	SYS_clock_gettime, SYS_clock_nanosleep, SYS_nanosleep, SYS_getrandom,
+	SYS_poll, SYS_ppoll, /* serial input */
 	SYS_exit, SYS_exit_group,
 };
 #endif

@@ -115,6 +115,8 @@ struct vmm_exit_stats {
 struct vmm_opts {
 	const struct vmcfg *cfg;
 	int serial_fd;          /* COM1 output also goes here; -1 = nowhere */
+	int serial_in_fd;       /* bytes read here go to COM1's receiver; -1 = none */
+	bool serial_in_tty;     /* serial_in_fd is a terminal in line mode: send '\n' as '\r' */
 	const char *debugcon_path; /* SeaBIOS debug log (port 0x402); NULL = disabled */
 	const char *trace_path; /* every port/MMIO exit, one line each; NULL = disabled */
 	const char *expect;     /* POSIX extended regex matched per serial line; NULL = none */
