@@ -80,6 +80,16 @@ cp --sparse=always "$W/p.raw" "$W/c.raw"
 [ "$("$T" info "$c" | sed -n 's/^disk_id=//p')" = "$("$T" info "$p" | sed -n 's/^disk_id=//p')" ] ||
 	fail "child VirtualDiskId differs from the parent's"
 "$T" compare "$c" "$W/p.raw" >"$W/out" || fail "fresh child differs from its parent: $(cat "$W/out")"
+# libvhdi (independent reader) sees a differencing disk linked to the parent's DataWriteGuid.
+if command -v vhdiinfo >/dev/null; then
+	vhdiinfo "$c" >"$W/out" 2>&1 || fail "vhdiinfo cannot read our child: $(cat "$W/out")"
+	grep -q "Disk type.*Differential" "$W/out" || fail "vhdiinfo: child not differential: $(cat "$W/out")"
+	pid_=$(sed -n 's/.*Parent identifier[^:]*: //p' "$W/out")
+	[ "$pid_" = "$("$T" info "$p" | sed -n 's/^data_write_guid=//p')" ] ||
+		fail "vhdiinfo: parent identifier $pid_ is not the parent's DataWriteGuid"
+else
+	fail "vhdiinfo is not installed"
+fi
 "$T" write "$c" "$W/c.raw" 8 40 1M
 "$T" compare "$c" "$W/c.raw" >"$W/out" || fail "child reads wrong after writes: $(cat "$W/out")"
 "$T" compare "$p" "$W/p.raw" >"$W/out" || fail "parent changed by child writes: $(cat "$W/out")"
