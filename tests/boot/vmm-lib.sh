@@ -6,13 +6,14 @@ set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
 BUILD=${BUILD:-build}
-GENSHIFT=${GENSHIFT:-$top/$BUILD/genshift}
-FIXTURES=${FIXTURES:-$top/$BUILD/fixtures}
+case "$BUILD" in /*) bdir=$BUILD ;; *) bdir=$top/$BUILD ;; esac
+GENSHIFT=${GENSHIFT:-$bdir/genshift}
+FIXTURES=${FIXTURES:-$bdir/fixtures}
 BOOT_TIMEOUT=${BOOT_TIMEOUT:-300}
-# VMM_ACCEL=nested forces the harness even where /dev/kvm exists (e.g. a host whose KVM
-# runs firmware but not Linux guests).
-mkdir -p "$top/$BUILD/vmm-boot-tmp"
-work=$(mktemp -d "$top/$BUILD/vmm-boot-tmp/$(basename "$0" .test.sh).XXXXXX")
+# VMM_ACCEL (default auto) is passed as --accel: auto uses /dev/kvm when the CPU also shows
+# vmx/svm and the nested-KVM harness otherwise (CI); nested forces the harness.
+mkdir -p "$bdir/vmm-boot-tmp"
+work=$(mktemp -d "$bdir/vmm-boot-tmp/$(basename "$0" .test.sh).XXXXXX")
 trap '[ -n "${KEEP_WORK:-}" ] || rm -rf "$work"' EXIT
 
 fail() {
