@@ -502,6 +502,44 @@ static void test_log_replay_in_memory(void **state)
 	free(p);
 }
 
+/* A zero descriptor (2.3.1.2) over block 1's payload: zeros in memory and in the file. */
+static void test_log_zero_descriptor(void **state)
+{
+	(void)state;
+	uint8_t *p = copy_image(), buf[4096];
+	struct vdisk *d;
+	uint64_t block1 = get_le64(p + BAT + 8) & VHDX_BAT_OFFSET_MASK;
+	uint8_t *e = p + LOG;
+	set_log_guid(p, guid_a);
+	memset(e, 0, 4096);
+	put_le32(e, VHDX_LOG_ENTRY_SIGNATURE);
+	put_le32(e + 8, 4096);
+	put_le64(e + 16, 9);
+	put_le32(e + 24, 1);
+	memcpy(e + 32, guid_a, 16);
+	put_le64(e + 56, 8 * MIB);
+	put_le32(e + 64, VHDX_LOG_ZERO_SIGNATURE);
+	put_le64(e + 64 + 8, 8192); /* ZeroLength */
+	put_le64(e + 64 + 16, block1);
+	put_le64(e + 64 + 24, 9);
+	put_le32(e + 4, vhdx_checksum(e, 4096, 4));
+	store(tmp_path("z.vhdx"), p, image_len);
+	free(p);
+	for (int rw = 0; rw < 2; rw++) {
+		assert_int_equal(open_vhdx(tmp_path("z.vhdx"), rw ? VDISK_OPEN_RDWR : 0, &d), 0);
+		assert_int_equal(vdisk_read(d, MIB, buf, sizeof(buf)), 0);
+		assert_true(vdisk_buf_is_zero(buf, sizeof(buf)));
+		assert_int_equal(vdisk_read(d, 0, buf, 16), 0);
+		assert_int_equal(buf[0], 0xab); /* block 0 untouched */
+		vdisk_close(d);
+	}
+	assert_int_equal(open_vhdx(tmp_path("z.vhdx"), 0, &d), 0); /* after the in-file replay */
+	assert_int_equal(vdisk_read(d, MIB + 512, buf, sizeof(buf)), 0);
+	assert_int_equal(buf[0], 0);
+	assert_int_equal(buf[4095], 0); /* 8 KiB zeroed: [MIB, MIB + 8192) */
+	vdisk_close(d);
+}
+
 static void test_log_bad_checksum(void **state)
 {
 	(void)state;
@@ -783,6 +821,7 @@ int main(void)
 		cmocka_unit_test(test_reserved_state),
 		cmocka_unit_test(test_check_reports_every_bad_entry),
 		cmocka_unit_test(test_log_replay_in_memory),
+		cmocka_unit_test(test_log_zero_descriptor),
 		cmocka_unit_test(test_log_bad_checksum),
 		cmocka_unit_test(test_log_guid_mismatch),
 		cmocka_unit_test(test_log_flushed_offset_past_eof),
