@@ -5,7 +5,8 @@
 # initrd (Linux unpacks concatenated archives in order, the later /init wins) whose /init
 # mounts the root read-write, increments /genshift-persist, syncs, unmounts and prints
 # GENSHIFT-PERSIST=<n>. The edited disk becomes a VHDX through qemu-img; after two boots
-# e2fsprogs (independent of genshift) must read 2 from the image and find the ext4 clean.
+# qemu-img check must find the VHDX consistent and e2fsprogs (both independent of
+# genshift) must read 2 from the image and find the ext4 clean.
 . "$(dirname "$0")/vmm-lib.sh"
 need sfdisk debugfs e2fsck cpio qemu-img
 
@@ -66,9 +67,11 @@ for n in 1 2; do
 	echo "boot $n: GENSHIFT-PERSIST=$n after $(json_field "$work/boot$n.json" time_to_match_s) s, $flushes flushes"
 done
 
+qemu-img check -f vhdx "$work/disk.vhdx" >"$work/check.log" 2>&1 ||
+	fail "qemu-img check finds the VHDX damaged after our writes: $(cat "$work/check.log")"
 qemu-img convert -f vhdx -O raw "$work/disk.vhdx" "$work/back.raw" || fail "qemu-img read-back"
 extract_p1 "$work/back.raw" "$work/p1.img"
 e2fsck -fn "$work/p1.img" >"$work/e2fsck.log" 2>&1 || fail "e2fsck finds the ext4 damaged"
 got=$(debugfs -R "cat /genshift-persist" "$work/p1.img" 2>/dev/null)
 [ "$got" = 2 ] || fail "e2fsprogs reads '$got' from /genshift-persist, expected 2"
-echo "e2fsprogs reads 2 from /genshift-persist in the VHDX; e2fsck: clean"
+echo "qemu-img check: clean; e2fsprogs reads 2 from /genshift-persist; e2fsck: clean"

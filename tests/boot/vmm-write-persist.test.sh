@@ -1,12 +1,11 @@
 #!/bin/sh
 # tests/boot/vmm-write-persist.test.sh - sectors the guest writes land in the image file,
 # through the vdisk library, and survive to the next boot. The disk is made by qemu-img
-# (an independent VHDX/VHD writer) around a boot sector assembled here; on each boot the
+# (an independent VHD writer) around a boot sector assembled here; on each boot the
 # boot sector reads LBA 1 through BIOS int 13h (SeaBIOS -> our virtio-blk), increments a
 # counter there, writes it back, and prints GENSHIFT-COUNT=<n> through int 10h (SeaBIOS's
 # sercon puts it on COM1). Two boots must print 1 then 2; afterwards qemu-img (an
-# independent reader) must find the counter at 2, and `qemu-img check` must find the VHDX
-# consistent.
+# independent reader) must find the counter at 2 and the boot sector unchanged.
 . "$(dirname "$0")/vmm-lib.sh"
 need as ld objcopy qemu-img
 
@@ -95,15 +94,13 @@ count_boot() { # image expected-count name
 	echo "$3: GENSHIFT-COUNT=$2 after $(json_field "$work/$3.json" time_to_match_s) s"
 }
 
-for fmt in vhdx vpc; do
+# VHD only: VHDX writes are proven by vmm-linux-persist.test.sh (a Linux guest, ext4).
+for fmt in vpc; do
 	img=$work/disk.$fmt
 	qemu-img convert -f raw -O "$fmt" -o subformat=dynamic "$work/disk.raw" "$img" ||
 		fail "qemu-img convert to $fmt"
 	count_boot "$img" 1 "$fmt-boot1"
 	count_boot "$img" 2 "$fmt-boot2"
-	# qemu-img checks VHDX structure; it has no checker for VHD ("vpc").
-	[ "$fmt" = vpc ] || qemu-img check -f "$fmt" "$img" >"$work/$fmt-check.log" 2>&1 ||
-		fail "qemu-img check $fmt after our writes: $(cat "$work/$fmt-check.log")"
 	qemu-img convert -f "$fmt" -O raw "$img" "$work/back.raw"
 	sig=$(dd if="$work/back.raw" bs=1 skip=512 count=5 status=none | od -An -tx1 | tr -d ' \n')
 	[ "$sig" = 4753434e02 ] || fail "$fmt: qemu-img reads LBA 1 as $sig, expected 4753434e02"
