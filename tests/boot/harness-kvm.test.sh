@@ -6,7 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 smoke="$build/harness/kvm-smoke"
 need_file "$smoke" "make harness"
-out=$("$harness" sh -c "ls -l /dev/kvm && '$smoke' && exit 3" 2>&1) && rc=0 || rc=$?
+out=$(WITH_KVM_TIMEOUT=${WITH_KVM_TIMEOUT:-180} "$harness" sh -c "ls -l /dev/kvm && '$smoke' && exit 3" 2>&1) && rc=0 || rc=$?
 echo "$out"
 [ "$rc" = 3 ] || fail "expected exit status 3 back through the harness, got $rc"
 echo "$out" | grep -q '^c.* /dev/kvm$' || fail "ls -l /dev/kvm printed no character device"

@@ -32,7 +32,7 @@ for case in "bios gen1-tiny" "uefi gen2-tiny"; do
 		log="$out/$fixture-$i.log"
 		t0=$(date +%s.%N)
 		rc=0
-		tests/harness/with-kvm tests/boot/qemu-boot.sh --kvm --timeout 900 "$fw" \
+		WITH_KVM_TIMEOUT=960 tests/harness/with-kvm tests/boot/qemu-boot.sh --kvm --timeout 900 "$fw" \
 			"$build/fixtures/$fixture.raw" raw "$fixture" >"$log" 2>&1 || rc=$?
 		wall=$(echo "$(date +%s.%N) $t0" | awk '{printf "%.1f", $1 - $2}')
 		l2=$(sed -n 's/^boot ok: .* in \([0-9.]*\)s: .*/\1/p' "$log")
