@@ -1,7 +1,9 @@
 #!/bin/sh
 # tests/fuzz/gen-vhdx-corpus.sh - regenerates tests/fuzz/corpus/vhdx/: seed inputs for
 # fuzz_vhdx (flags byte, then u32 offset / u8 length / bytes patches over the template;
-# see the comment at the top of tests/fuzz/fuzz_vhdx.c).
+# see the comment at the top of tests/fuzz/fuzz_vhdx.c). The fuzz-* files next to them are
+# not generated: they are the coverage-minimized corpus (libFuzzer -merge=1) of about 240k
+# executions, kept so that `make check` replays what the fuzzer reached.
 set -eu
 out=$(dirname "$0")/corpus/vhdx
 mkdir -p "$out"
