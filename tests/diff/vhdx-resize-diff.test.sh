@@ -104,6 +104,21 @@ mv "$p" "$c" "$W/moved/"
 "$T" compare "$W/moved/child.vhdx" "$W/c.raw" >"$W/out" || fail "moved chain: $(cat "$W/out")"
 echo "ok chain moved to another directory opens through relative_path"
 
+# Parent in another directory (relative_path "..\\par\\parent.vhdx"); then both files moved
+# into a third directory: relative and absolute paths are stale, the basename next to the
+# child is the last resort.
+mkdir "$W/par" "$W/kid" "$W/both"
+"$T" create dynamic "$W/par/parent.vhdx" 64M 2M
+"$T" write "$W/par/parent.vhdx" "$W/p2.raw" 11 5 1M
+"$T" create diff "$W/kid/child.vhdx" "$W/par/parent.vhdx"
+"$T" compare "$W/kid/child.vhdx" "$W/p2.raw" >"$W/out" || fail "child in a sibling directory: $(cat "$W/out")"
+mv "$W/par/parent.vhdx" "$W/kid/child.vhdx" "$W/both/"
+"$T" compare "$W/both/child.vhdx" "$W/p2.raw" >"$W/out" || fail "basename fallback: $(cat "$W/out")"
+rm "$W/both/parent.vhdx"
+"$T" info "$W/both/child.vhdx" >/dev/null 2>"$W/err" && fail "child opened without its parent"
+grep -q "not found (tried relative_path" "$W/err" || fail "missing-parent message: $(cat "$W/err")"
+echo "ok parent found through a sibling-directory relative path, then by basename; missing parent named"
+
 # Writing to the parent changes its DataWriteGuid: the child must be refused.
 "$T" write "$W/moved/parent.vhdx" "$W/p.raw" 9 1 4096
 "$T" info "$W/moved/child.vhdx" >/dev/null 2>"$W/err" && fail "child opened over a modified parent"
