@@ -221,19 +221,8 @@ static int find_harness(char *out, size_t n, char *self, size_t self_n)
 	return access(out, X_OK) == 0 ? 0 : -errno;
 }
 
-/* The harness mounts fresh tmpfs instances on these inside its L1, hiding host files. */
-static bool hidden_in_harness(const char *abs)
-{
-	static const char *const tmpfs[] = { "/tmp", "/run", "/var/tmp", "/dev/shm" };
-	for (size_t i = 0; i < sizeof(tmpfs) / sizeof(tmpfs[0]); i++) {
-		size_t n = strlen(tmpfs[i]);
-		if (!strncmp(abs, tmpfs[i], n) && (abs[n] == '/' || abs[n] == '\0'))
-			return true;
-	}
-	return false;
-}
-
-/* Pass the directory of file to the harness as writable (--rw DIR), once. */
+/* Pass the directory of file to the harness as writable (--rw DIR), once. Shares are
+ * mounted over the L1's tmpfs, so this also makes files under /tmp visible in there. */
 static int add_rw_dir(char **argv, int *argc, char dirs[][PATH_MAX], int *ndirs,
 		      const char *file)
 {
@@ -243,11 +232,6 @@ static int add_rw_dir(char **argv, int *argc, char dirs[][PATH_MAX], int *ndirs,
 	snprintf(tmp, sizeof(tmp), "%s", file);
 	if (!realpath(dirname(tmp), abs)) {
 		fprintf(stderr, "genshift: %s: %s\n", file, strerror(errno));
-		return -1;
-	}
-	if (hidden_in_harness(abs)) {
-		fprintf(stderr, "genshift: %s is under %s, which the nested-KVM harness replaces "
-			"with an empty tmpfs; put it elsewhere\n", file, abs);
 		return -1;
 	}
 	for (int i = 0; i < *ndirs; i++)

@@ -1,7 +1,7 @@
 # tests/boot/vmm-lib.sh - shared by the vmm-*.test.sh boot tests (sourced, not run).
-# Sets: top, GENSHIFT, FIXTURES, work (scratch directory, removed on exit), and helpers.
-# Scratch lives under $BUILD, not $TMPDIR: the nested-KVM harness mounts a fresh tmpfs on
-# /tmp inside its L1, so images and logs under /tmp would not be shared with the VMM.
+# Sets: top, GENSHIFT, FIXTURES, work (scratch directory under $TMPDIR, removed on exit),
+# and helpers. When genshift goes through the nested-KVM harness it shares the directories
+# of its disks and logs with the L1 (--rw), so scratch files under /tmp work there too.
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
@@ -12,8 +12,7 @@ FIXTURES=${FIXTURES:-$bdir/fixtures}
 BOOT_TIMEOUT=${BOOT_TIMEOUT:-300}
 # VMM_ACCEL (default auto) is passed as --accel: auto uses /dev/kvm when the CPU also shows
 # vmx/svm and the nested-KVM harness otherwise (CI); nested forces the harness.
-mkdir -p "$bdir/vmm-boot-tmp"
-work=$(mktemp -d "$bdir/vmm-boot-tmp/$(basename "$0" .test.sh).XXXXXX")
+work=$(mktemp -d "${TMPDIR:-/tmp}/$(basename "$0" .test.sh).XXXXXX")
 trap '[ -n "${KEEP_WORK:-}" ] || rm -rf "$work"' EXIT
 
 fail() {
