@@ -66,3 +66,17 @@ qemu-img check -r all "$W/qemu-$d" >/dev/null 2>&1 || fail "$d: qemu's own repai
 qemu-img compare -f vhdx -F vhdx "$W/$d" "$W/qemu-$d" >"$W/q.out" 2>&1 ||
 	fail "$d: qemu reads our replayed file differently from its own replay: $(cat "$W/q.out")"
 echo "ok $d: replayed into the file; qemu-img check clean, identical to qemu's own replay"
+
+# Writing into Windows-made files (Hyper-V's ZERO blocks, Disk2VHD's metadata-first layout
+# and odd file size, Windows 10's NOT_PRESENT mix): random writes mirrored into a raw copy
+# of the original content, then qemu-img check and compare.
+for f in test-disk2vhd.vhdx iotest-dynamic-1G.vhdx btrfs.vhdx; do
+	"$T" cat "$W/$f" | cp --sparse=always /dev/stdin "$W/w.raw"
+	"$T" write "$W/$f" "$W/w.raw" 5 30 2M || fail "$f: random writes failed"
+	qemu-img check -f vhdx "$W/$f" >"$W/q.out" 2>&1 || fail "$f after our writes: qemu-img check: $(cat "$W/q.out")"
+	qemu-img compare -f raw -F vhdx "$W/w.raw" "$W/$f" >"$W/q.out" 2>&1 ||
+		fail "$f after our writes: qemu-img compare: $(cat "$W/q.out")"
+	"$T" check "$W/$f" >"$W/check.out" || fail "$f after our writes: our check: $(grep error "$W/check.out" | head -1)"
+	rm -f "$W/w.raw"
+	echo "ok $f: 30 random writes, qemu-img check clean, qemu-img compare identical"
+done
