@@ -40,7 +40,8 @@ static const char boot_usage[] =
 	"                      kvm: /dev/kvm or fail;\n"
 	"                      nested: always the harness\n"
 	"  --no-sandbox        do not confine the VMM with seccomp once the VM is built\n"
-	"  --json              print the result as JSON on stdout\n"
+	"  --json              print the result as JSON on stdout (COM1 then goes to stderr\n"
+	"                      unless --serial-log is given)\n"
 	"\n"
 	"exit status: 0 the guest powered off, 1 the VMM failed, 2 usage error,\n"
 	"             3 the guest did not power off (timeout, debug-exit port, interrupted\n"
@@ -405,7 +406,8 @@ static int open_input(const struct boot_args *a, bool *tty)
 static int run_here(const struct boot_args *a, const struct vmcfg *cfg)
 {
 	const char *log = a->serial_log ? a->serial_log : cfg->serial_log;
-	int fd = a->verify && !log ? -1 : STDOUT_FILENO;
+	/* boot: COM1 on the terminal (stderr when stdout carries the JSON result). */
+	int fd = a->verify && !log ? -1 : a->json ? STDERR_FILENO : STDOUT_FILENO;
 	if (log && (fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0) {
 		fprintf(stderr, "genshift: %s: %s\n", log, strerror(errno));
 		return GS_EXIT_FAIL;
@@ -413,7 +415,7 @@ static int run_here(const struct boot_args *a, const struct vmcfg *cfg)
 	bool tty;
 	int in = open_input(a, &tty);
 	if (in == -2) {
-		if (fd > STDOUT_FILENO)
+		if (fd > STDERR_FILENO)
 			close(fd);
 		return GS_EXIT_FAIL;
 	}
@@ -426,7 +428,7 @@ static int run_here(const struct boot_args *a, const struct vmcfg *cfg)
 	catch_signals();
 	struct vmm_result res;
 	int r = vmm_run(&o, &res);
-	if (fd > STDOUT_FILENO)
+	if (fd > STDERR_FILENO)
 		close(fd);
 	if (in > STDIN_FILENO)
 		close(in);
