@@ -336,6 +336,8 @@ static void print_json(const struct boot_args *a, const struct vmcfg *cfg,
 		json_object_object_add(o, "debug_exit_code", json_object_new_int(res->debug_exit_code));
 	if (res->error[0])
 		json_object_object_add(o, "error", json_object_new_string(res->error));
+	json_object_object_add(o, "last_serial_line",
+			       json_object_new_string(res->last_serial_line));
 	json_object_object_add(o, "exits", exits_json(&res->exits));
 	gs_print_json(o);
 	json_object_put(o);
@@ -361,6 +363,8 @@ static void print_text(const struct boot_args *a, const struct vmm_result *res)
 		getenv(IN_HARNESS_ENV) ? "; under the nested-KVM harness" : "");
 	if (res->error[0])
 		fprintf(f, "  error: %s\n", res->error);
+	if (a->verify && res->reason != VMM_EXIT_MATCHED && res->last_serial_line[0])
+		fprintf(f, "  last serial line: %s\n", res->last_serial_line);
 }
 
 static int exit_status(const struct boot_args *a, const struct vmm_result *res)

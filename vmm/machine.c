@@ -1,5 +1,6 @@
 /* vmm/machine.c - the board: guest memory and firmware, the port map, fw_cfg contents,
  * vCPU threads. machine_wire() is the one place that says which device sits where. */
+#include <ctype.h>
 #include <errno.h>
 #include <linux/kvm.h>
 #include <poll.h>
@@ -140,9 +141,29 @@ static void debug_exit_pio(void *dev, unsigned off, unsigned size, uint32_t *val
 
 /* ---- the serial console ---- */
 
+/* Keep the line, minus terminal escape sequences, for the result. */
+static void keep_last_line(struct machine *m)
+{
+	char *out = m->res->last_serial_line;
+	size_t n = 0, cap = sizeof(m->res->last_serial_line) - 1;
+	for (size_t i = 0; i < m->line_len && n < cap; i++) {
+		unsigned char c = (unsigned char)m->line[i];
+		if (c == 0x1B) { /* an ANSI sequence: ESC, parameters, a final letter */
+			while (++i < m->line_len && !isalpha((unsigned char)m->line[i]))
+				;
+			continue;
+		}
+		if (c >= 0x20 && c < 0x7F)
+			out[n++] = (char)c;
+	}
+	if (n)
+		out[n] = '\0';
+}
+
 static void check_line(struct machine *m)
 {
 	m->line[m->line_len] = '\0';
+	keep_last_line(m);
 	if (m->have_expect && m->res->match_s < 0 && regexec(&m->expect, m->line, 0, NULL, 0) == 0) {
 		m->res->match_s = machine_now() - m->t0;
 		machine_request_stop(m, STOP_MATCHED, "serial output matched");

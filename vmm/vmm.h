@@ -138,6 +138,7 @@ struct vmm_result {
 	unsigned resets;
 	bool seccomp_active;
 	struct vmm_exit_stats exits;
+	char last_serial_line[160]; /* last non-empty COM1 line, to say where a boot stopped */
 	char error[512];
 };
 
