@@ -64,6 +64,8 @@ LIBS_JSON := $(shell pkg-config --libs json-c 2>/dev/null || echo -ljson-c)
 CFLAGS_JSON := $(shell pkg-config --cflags json-c 2>/dev/null)
 
 .PHONY: all check check-unit check-diff check-samples check-fuzz deps demo bench fuzz clean
+# Keep the objects of pattern-built tests and tools: they are not throw-away intermediates.
+.SECONDARY:
 all: $(GENSHIFT)
 
 $(BUILD)/%.o: %.c

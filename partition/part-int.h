@@ -7,7 +7,8 @@
 
 #include "partition/gpt-format.h"
 #include "partition/partition.h"
-#include "vhdx/vdisk-int.h" /* vdisk_fail, get_le32/put_le32 */
+#include "include/byteorder.h"
+#include "vhdx/vdisk.h"
 
 /* Findings and notes are capped: a hostile table must not grow them without bound. */
 #define PART_MAX_NOTES 64u

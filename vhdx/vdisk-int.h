@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "include/byteorder.h"
 #include "vdisk.h"
 
 /* The backend contract. The generic layer (vdisk.c) has already checked that every
@@ -68,59 +69,5 @@ int vdisk_open_parent(const struct vdisk *child, const char *parent_path, struct
 /* Resolve a parent locator path relative to the child's directory. Accepts Windows
  * separators ('\\') and strips a leading ".\\". Writes at most outlen bytes. */
 int vdisk_resolve_relative(const char *child_path, const char *rel, char *out, size_t outlen);
-
-/* Record a failure message (printf-style) and return -err. */
-int vdisk_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* Full pread/pwrite: a short transfer is -EIO with a message naming path and offset. */
-int vdisk_pread(int fd, const char *path, void *buf, size_t len, uint64_t off);
-int vdisk_pwrite(int fd, const char *path, const void *buf, size_t len, uint64_t off);
-
-/* GUIDs in Microsoft binary form (Data1..3 little-endian) and as "xxxxxxxx-xxxx-..." text. */
-void vdisk_guid_to_str(const uint8_t guid[16], char out[40]);
-int vdisk_guid_random(uint8_t guid[16]);
-bool vdisk_buf_is_zero(const void *buf, size_t len);
-
-/* Byte-order helpers: never cast a buffer to a struct. */
-static inline uint16_t get_le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-static inline uint32_t get_le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static inline uint64_t get_le64(const uint8_t *p)
-{
-	return (uint64_t)get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
-}
-static inline void put_le16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-static inline void put_le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-static inline void put_le64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-static inline uint16_t get_be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static inline uint32_t get_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
-}
-static inline uint64_t get_be64(const uint8_t *p)
-{
-	return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
-}
-static inline void put_be16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-static inline void put_be32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (24 - 8 * i));
-}
-static inline void put_be64(uint8_t *p, uint64_t v)
-{
-	put_be32(p, (uint32_t)(v >> 32));
-	put_be32(p + 4, (uint32_t)v);
-}
 
 #endif

@@ -151,6 +151,24 @@ typedef void (*vdisk_check_fn)(enum vdisk_check_severity sev, const char *msg, v
  * findings (0 = clean), or -errno if the file could not be examined at all. */
 int vdisk_check(const char *path, unsigned flags, vdisk_check_fn report, void *opaque);
 
+/* ---- helpers for the modules built on vdisk (partition/, vmm/) ----
+ * One error facility serves the whole program: modules above vdisk record their failures
+ * with vdisk_fail(), so the command line prints vdisk_errmsg() whichever module failed. */
+
+/* Record a failure message (printf-style) for vdisk_errmsg() and return -err. */
+int vdisk_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Full pread/pwrite on a host file: a short transfer is -EIO with a message naming path and
+ * offset. */
+int vdisk_pread(int fd, const char *path, void *buf, size_t len, uint64_t off);
+int vdisk_pwrite(int fd, const char *path, const void *buf, size_t len, uint64_t off);
+
+/* GUIDs in Microsoft binary form (Data1..3 little-endian) and as "xxxxxxxx-xxxx-..." text;
+ * random ones are version 4. */
+void vdisk_guid_to_str(const uint8_t guid[16], char out[40]);
+int vdisk_guid_random(uint8_t guid[16]);
+bool vdisk_buf_is_zero(const void *buf, size_t len);
+
 /* Human-readable description of the last failure on this thread. */
 const char *vdisk_errmsg(void);
 

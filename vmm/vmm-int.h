@@ -7,7 +7,8 @@
 #include <stdint.h>
 
 /* Byte-order helpers and vdisk_fail() (the project's one error-message channel). */
-#include "vhdx/vdisk-int.h"
+#include "include/byteorder.h"
+#include "vhdx/vdisk.h"
 
 #define VMM_GIB (1024ull * 1024 * 1024)
 #define VMM_4GIB (4 * VMM_GIB)
