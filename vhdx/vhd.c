@@ -23,7 +23,7 @@
  *   differencing blocks) reaches the file only after the data it points to is durable.
  * - Resize: fixed disks move the footer (shrinking only over zeros); dynamic and
  *   differencing disks grow the BAT, moving blocks out of its way (not parent locator text:
- *   -ENOTSUP), and shrink only when no allocated block lies past the new end. The creator
+ *   -ENOTSUP), and shrink only when everything past the new end reads as zeros. The creator
  *   "vpc "/"qemu" is replaced by ours, so the new size is read as current_size.
  */
 #include <errno.h>
@@ -1410,15 +1410,11 @@ static int resize_dynamic(struct vhd_disk *v, uint64_t new_size)
 		return vdisk_fail(EINVAL, "%s: %llu BAT entries needed for %llu bytes, at most %u",
 				  v->base.path, (unsigned long long)needed,
 				  (unsigned long long)new_size, VHD_MAX_TABLE_ENTRIES);
-	for (uint64_t i = needed; !grow && r == 0 && i < v->bat_entries; i++)
-		if (v->bat[i] != VHD_BAT_UNUSED)
-			r = vdisk_fail(ENOSPC, "%s: cannot shrink to %llu bytes: block %llu at "
-				       "virtual offset %llu is allocated", v->base.path,
-				       (unsigned long long)new_size, (unsigned long long)i,
-				       (unsigned long long)(i * v->block_bytes));
-	if (r == 0 && !grow && new_size % v->block_bytes)
-		r = require_zero(v, new_size, needed * v->block_bytes < v->base.size_bytes ?
-				 needed * v->block_bytes : v->base.size_bytes, new_size);
+	/* Blocks past the new end may be dropped only if they read as zeros: a partition undo
+	 * zeroes what a conversion added past the original end, then shrinks back. Dropped
+	 * blocks leave unreferenced space in the file; the BAT no longer counts them. */
+	if (!grow)
+		r = require_zero(v, new_size, v->base.size_bytes, new_size);
 	if (r == 0 && grow && needed > v->bat_entries)
 		r = grow_bat(v, (uint32_t)needed);
 	if (r == 0 && grow && needed == v->bat_entries) {
