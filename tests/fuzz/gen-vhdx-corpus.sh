@@ -2,7 +2,7 @@
 # tests/fuzz/gen-vhdx-corpus.sh - regenerates tests/fuzz/corpus/vhdx/: seed inputs for
 # fuzz_vhdx (flags byte, then u32 offset / u8 length / bytes patches over the template;
 # see the comment at the top of tests/fuzz/fuzz_vhdx.c). The fuzz-* files next to them are
-# not generated: they are the coverage-minimized corpus (libFuzzer -merge=1) of about 240k
+# not generated: they are the coverage-minimized corpus (libFuzzer -merge=1) of about 440k
 # executions, kept so that `make check` replays what the fuzzer reached.
 set -eu
 out=$(dirname "$0")/corpus/vhdx
