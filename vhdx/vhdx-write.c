@@ -148,40 +148,50 @@ int vhdx_flush(struct vdisk *d)
 
 /* ---- resize (see /work/shared/docs/vhdx-format.md 1.11) ---- */
 
-/* Shrink rule: no FULLY/PARTIALLY_PRESENT block may lie wholly past the new end, and the
- * part of the new last block past the new end must read as zeros (so a later grow reads
- * zeros there without rewriting anything). Both refusals are -ENOSPC. */
-static int shrink_check(struct vhdx_disk *v, uint64_t new_size)
+/* -ENOSPC unless virtual bytes [from, to) read as zeros. */
+static int require_zero(struct vhdx_disk *v, uint64_t from, uint64_t to, uint64_t new_size)
 {
-	uint64_t new_blocks = (new_size + v->block_bytes - 1) / v->block_bytes, e;
-
-	for (uint64_t b = new_blocks; b < v->payload_blocks; b++) {
-		int r = vhdx_bat_get(v, vhdx_bat_index(v, b), &e);
-		if (r < 0)
-			return r;
-		unsigned st = e & VHDX_BAT_STATE_MASK;
-		if (st == VHDX_BLOCK_FULLY_PRESENT || st == VHDX_BLOCK_PARTIALLY_PRESENT)
-			return vdisk_fail(ENOSPC, "%s: cannot shrink to %llu bytes: block %llu "
-					  "(virtual offset %llu, file offset %llu) is allocated",
-					  v->base.path, (unsigned long long)new_size,
-					  (unsigned long long)b,
-					  (unsigned long long)(b * v->block_bytes),
-					  (unsigned long long)(e & VHDX_BAT_OFFSET_MASK));
-	}
-	uint64_t end = new_blocks * v->block_bytes < v->base.size_bytes ?
-			       new_blocks * v->block_bytes : v->base.size_bytes;
 	int r = get_block_buf(v);
-	for (uint64_t x = new_size; r == 0 && x < end;) {
-		size_t n = end - x < VHDX_MIB ? (size_t)(end - x) : VHDX_MIB;
+
+	for (uint64_t x = from; r == 0 && x < to;) {
+		size_t n = to - x < VHDX_MIB ? (size_t)(to - x) : VHDX_MIB;
 		r = v->base.ops->read(&v->base, x, v->block_buf, n);
 		if (r == 0 && !vdisk_buf_is_zero(v->block_buf, n))
-			return vdisk_fail(ENOSPC, "%s: cannot shrink to %llu bytes: the last block "
-					  "holds data in [%llu, %llu)", v->base.path,
+			return vdisk_fail(ENOSPC, "%s: cannot shrink to %llu bytes: data in "
+					  "[%llu, %llu) past the new end", v->base.path,
 					  (unsigned long long)new_size, (unsigned long long)x,
 					  (unsigned long long)(x + n));
 		x += n;
 	}
 	return r;
+}
+
+/* Shrink rule: everything past the new end must read as zeros (a partition undo zeroes what
+ * a conversion added, then shrinks back). Allocated blocks wholly past the new end are then
+ * made NOT_PRESENT in one logged BAT commit before the size changes: their contents are
+ * zeros, so a crash between the two commits changes no byte a reader sees. Their file
+ * space is left unreferenced. Refusals are -ENOSPC. */
+static int shrink_prepare(struct vhdx_disk *v, uint64_t new_size)
+{
+	uint64_t new_blocks = (new_size + v->block_bytes - 1) / v->block_bytes, e;
+	uint64_t end = new_blocks * v->block_bytes < v->base.size_bytes ?
+			       new_blocks * v->block_bytes : v->base.size_bytes;
+	int r = require_zero(v, new_size, end, new_size);
+
+	for (uint64_t b = new_blocks; r == 0 && b < v->payload_blocks; b++) {
+		uint64_t idx = vhdx_bat_index(v, b);
+		if ((r = vhdx_bat_get(v, idx, &e)) < 0)
+			break;
+		unsigned st = e & VHDX_BAT_STATE_MASK;
+		if (st != VHDX_BLOCK_FULLY_PRESENT && st != VHDX_BLOCK_PARTIALLY_PRESENT)
+			continue;
+		uint64_t to = (b + 1) * v->block_bytes < v->base.size_bytes ?
+				      (b + 1) * v->block_bytes : v->base.size_bytes;
+		r = require_zero(v, b * v->block_bytes, to, new_size);
+		if (r == 0)
+			r = vhdx_bat_set(v, idx, VHDX_BLOCK_NOT_PRESENT);
+	}
+	return r == 0 ? vhdx_bat_commit(v) : r;
 }
 
 /* The value a new BAT entry gets when growing: dynamic blocks start NOT_PRESENT, fixed
@@ -368,7 +378,8 @@ int vhdx_resize(struct vdisk *d, uint64_t new_size)
 		return r;
 	uint64_t new_entries = vhdx_bat_entries_for(v, new_size);
 	if (new_size < d->size_bytes) {
-		if ((r = shrink_check(v, new_size)) < 0 || (r = commit_size(v, new_size, NULL)) < 0)
+		if ((r = shrink_prepare(v, new_size)) < 0 ||
+		    (r = commit_size(v, new_size, NULL)) < 0)
 			return r;
 	} else if ((r = grow(v, new_size, new_entries)) < 0) {
 		return r;

@@ -58,6 +58,19 @@ truncate -s 1G "$raw2"
 [ "$(size_of "$img2")" = 1073741824 ] || fail "size after shrink"
 qcheck "$img2" "$raw2" "dynamic shrink"
 echo "ok dynamic grow 1 -> 1.5 GiB then shrink back to 1 GiB"
+# Allocated blocks past the new end that read as zeros are dropped (partition undo zeroes
+# what a conversion added, then shrinks back); qemu must agree on the result.
+"$T" resize "$img2" 1536M
+qemu-io -f vhdx -c "write -q -P 0x3c 1100M 64M" "$img2" >/dev/null
+"$T" resize "$img2" 1G 2>"$W/err" && fail "shrink over non-zero blocks accepted"
+qemu-io -f vhdx -c "write -q -P 0 1100M 64M" "$img2" >/dev/null
+"$T" resize "$img2" 1G || fail "shrink over allocated zero blocks refused"
+[ "$(size_of "$img2")" = 1073741824 ] || fail "size after zero-block shrink"
+qcheck "$img2" "$raw2" "shrink over zeroed allocated blocks"
+"$T" resize "$img2" 1536M
+truncate -s 1536M "$raw2"
+qcheck "$img2" "$raw2" "regrow after dropping zero blocks (reads zeros)"
+echo "ok allocated zero blocks past the end dropped; regrown disk reads zeros there"
 
 # Fixed grow: new blocks allocated, zero-reading.
 img3=$W/f.vhdx raw3=$W/f.raw
