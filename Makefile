@@ -183,7 +183,7 @@ deps:
 	else echo "make deps: not root, assuming dependencies are installed"; fi
 
 demo: deps
-	$(MAKE) $(GENSHIFT)
+	$(MAKE) $(GENSHIFT) $(HARNESS_BINS) fixtures
 	$(Q)BUILD=$(BUILD) scripts/demo.sh
 
 bench: deps
