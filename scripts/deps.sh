@@ -12,7 +12,7 @@ qemu-utils libvhdi-utils gdisk fdisk util-linux
 ovmf seabios busybox-static cpio zstd xz-utils
 grub-pc-bin grub-efi-amd64-bin grub-common mtools dosfstools e2fsprogs
 syslinux syslinux-common extlinux debootstrap kmod
-python3 time"
+python3 time openssl"
 # Packages that must come from bookworm-backports (QEMU >= 10 for the nested-KVM harness,
 # virt-fw-vars for NVRAM cross-checks).
 BPO_PKGS="qemu-system-x86 python3-virt-firmware"
