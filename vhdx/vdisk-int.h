@@ -58,6 +58,15 @@ int raw_create(int fd, const struct vdisk_create_opts *opts);
 int vhd_create(int fd, const char *path, const struct vdisk_create_opts *opts);
 int vhdx_create(int fd, const char *path, const struct vdisk_create_opts *opts);
 
+/* A structural check in progress: each finding goes to report; errors are counted. */
+struct vdisk_checker {
+	vdisk_check_fn report;
+	void *opaque;
+	int errors;
+};
+void vdisk_check_say(struct vdisk_checker *c, enum vdisk_check_severity sev, const char *fmt,
+		     ...) __attribute__((format(printf, 3, 4)));
+
 /* Structural checks on an already opened fd (read-only unless VDISK_CHECK_REPAIR). */
 int vhd_check(int fd, const char *path, unsigned flags, vdisk_check_fn report, void *opaque);
 int vhdx_check(int fd, const char *path, unsigned flags, vdisk_check_fn report, void *opaque);

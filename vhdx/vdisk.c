@@ -550,6 +550,20 @@ out:
 
 /* ---- check ---- */
 
+void vdisk_check_say(struct vdisk_checker *c, enum vdisk_check_severity sev, const char *fmt,
+		     ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (sev == VDISK_CHECK_ERROR)
+		c->errors++;
+	c->report(sev, msg, c->opaque);
+}
+
 int vdisk_check(const char *path, unsigned flags, vdisk_check_fn report, void *opaque)
 {
 	enum vdisk_format fmt;

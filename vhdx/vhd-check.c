@@ -5,7 +5,6 @@
  * order vhd_open() validates in, but keep going after a failure where that is meaningful.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -15,28 +14,15 @@
 struct vhd_checker {
 	int fd;
 	const char *path;
-	vdisk_check_fn report;
-	void *opaque;
-	int errors;
+	struct vdisk_checker out;
 	uint64_t file_bytes;
 	struct vhd_footer footer;
 	bool have_footer;
 	uint64_t data_end; /* where the EOF footer starts */
 };
 
-static void __attribute__((format(printf, 3, 4)))
-finding(struct vhd_checker *c, enum vdisk_check_severity sev, const char *fmt, ...)
-{
-	char msg[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (sev == VDISK_CHECK_ERROR)
-		c->errors++;
-	c->report(sev, msg, c->opaque);
-}
+/* Each finding goes to the caller through the shared checker (vdisk-int.h). */
+#define finding(c, ...) vdisk_check_say(&(c)->out, __VA_ARGS__)
 
 /* EOF footer and, for dynamic/differencing disks, the copy at offset 0. */
 static void check_footers(struct vhd_checker *c)
@@ -246,7 +232,7 @@ static void check_open(struct vhd_checker *c)
 
 int vhd_check(int fd, const char *path, unsigned flags, vdisk_check_fn report, void *opaque)
 {
-	struct vhd_checker c = { .fd = fd, .path = path, .report = report, .opaque = opaque };
+	struct vhd_checker c = { .fd = fd, .path = path, .out = { report, opaque, 0 } };
 	struct stat st;
 
 	(void)flags; /* nothing to repair in a VHD */
@@ -256,15 +242,15 @@ int vhd_check(int fd, const char *path, unsigned flags, vdisk_check_fn report, v
 	if (c.file_bytes < VHD_FOOTER_BYTES) {
 		finding(&c, VDISK_CHECK_ERROR, "%s: file of %llu bytes is too small for a VHD "
 			"footer", path, (unsigned long long)c.file_bytes);
-		return c.errors;
+		return c.out.errors;
 	}
 	check_footers(&c);
 	if (!c.have_footer)
-		return c.errors;
+		return c.out.errors;
 	check_footer_fields(&c);
 	if (c.footer.disk_type != VHD_DISK_FIXED)
 		check_dynamic(&c);
-	if (c.errors == 0)
+	if (c.out.errors == 0)
 		check_open(&c);
-	return c.errors;
+	return c.out.errors;
 }

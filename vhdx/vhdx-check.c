@@ -1,6 +1,5 @@
 /* vhdx/vhdx-check.c - structural verification of a VHDX file, one finding per message. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -9,29 +8,15 @@
 
 struct checker {
 	struct vhdx_disk *v;
-	vdisk_check_fn report;
-	void *opaque;
-	int errors;
+	struct vdisk_checker out;
 };
 
-static void say(struct checker *c, enum vdisk_check_severity sev, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void say(struct checker *c, enum vdisk_check_severity sev, const char *fmt, ...)
-{
-	char msg[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (sev == VDISK_CHECK_ERROR)
-		c->errors++;
-	c->report(sev, msg, c->opaque);
-}
+/* Each finding goes to the caller through the shared checker (vdisk-int.h). */
+#define say(c, ...) vdisk_check_say(&(c)->out, __VA_ARGS__)
 
 static void bat_finding(const char *msg, void *opaque)
 {
-	say(opaque, VDISK_CHECK_ERROR, "%s", msg);
+	say((struct checker *)opaque, VDISK_CHECK_ERROR, "%s", msg);
 }
 
 static void report_log(struct checker *c, bool repair)
@@ -123,7 +108,7 @@ fatal:
 int vhdx_check(int fd, const char *path, unsigned flags, vdisk_check_fn report, void *opaque)
 {
 	struct vhdx_disk *v = calloc(1, sizeof(*v));
-	struct checker c = { .v = v, .report = report, .opaque = opaque };
+	struct checker c = { .v = v, .out = { report, opaque, 0 } };
 	struct stat st;
 
 	if (!v)
@@ -141,5 +126,5 @@ int vhdx_check(int fd, const char *path, unsigned flags, vdisk_check_fn report, 
 	if (v->base.parent)
 		vdisk_close(v->base.parent);
 	vhdx_free(v);
-	return r == -ENOMEM ? r : c.errors;
+	return r == -ENOMEM ? r : c.out.errors;
 }
