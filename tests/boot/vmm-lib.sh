@@ -42,6 +42,16 @@ fixture() {
 	echo "$work/$1"
 }
 
+# boot_sector NAME: assembles the 16-bit boot sector $work/NAME.S (linked at 0x7c00, entry
+# _start) into $work/mbr.bin, which must come out exactly 512 bytes.
+boot_sector() {
+	need as ld objcopy
+	as --32 -o "$work/$1.o" "$work/$1.S" || fail "assembling the boot sector"
+	ld -m elf_i386 -Ttext 0x7c00 -e _start -o "$work/$1.elf" "$work/$1.o" || fail "linking"
+	objcopy -O binary "$work/$1.elf" "$work/mbr.bin" || fail "objcopy"
+	[ "$(stat -c %s "$work/mbr.bin")" = 512 ] || fail "boot sector is not 512 bytes"
+}
+
 # json_field FILE KEY: a top-level scalar of genshift's --json output.
 json_field() {
 	python3 -c 'import json,sys; v=json.load(open(sys.argv[1]))[sys.argv[2]]; print(str(v).lower() if isinstance(v,bool) else v)' "$1" "$2"

@@ -7,7 +7,6 @@
 # the JSON, and the three counts in order on COM1. The VM comes from a configuration file
 # (docs/vmcfg.md) whose disk and serial log paths are relative to it.
 . "$(dirname "$0")/vmm-lib.sh"
-need as ld objcopy
 
 cat >"$work/reset.S" <<'ASM'
 	.code16
@@ -99,10 +98,7 @@ crlf:	.asciz "\r\n"
 	.org 510
 	.word 0xaa55
 ASM
-as --32 -o "$work/reset.o" "$work/reset.S" || fail "assembling the boot sector"
-ld -m elf_i386 -Ttext 0x7c00 -e _start -o "$work/reset.elf" "$work/reset.o" || fail "linking"
-objcopy -O binary "$work/reset.elf" "$work/mbr.bin"
-[ "$(stat -c %s "$work/mbr.bin")" = 512 ] || fail "boot sector is not 512 bytes"
+boot_sector reset
 truncate -s 1M "$work/disk.raw"
 dd if="$work/mbr.bin" of="$work/disk.raw" conv=notrunc status=none
 

@@ -3,7 +3,6 @@
 # sector waits for a key with BIOS int 16h (SeaBIOS's sercon turns COM1 input into
 # keystrokes), then prints GENSHIFT-KEY=<key>. The key comes from --serial-input FILE.
 . "$(dirname "$0")/vmm-lib.sh"
-need as ld objcopy
 
 cat >"$work/key.S" <<'ASM'
 	.code16
@@ -43,9 +42,7 @@ key:	.asciz "?\r\n"
 	.org 510
 	.word 0xaa55
 ASM
-as --32 -o "$work/key.o" "$work/key.S" || fail "assembling the boot sector"
-ld -m elf_i386 -Ttext 0x7c00 -e _start -o "$work/key.elf" "$work/key.o" || fail "linking"
-objcopy -O binary "$work/key.elf" "$work/mbr.bin"
+boot_sector key
 truncate -s 1M "$work/disk.raw"
 dd if="$work/mbr.bin" of="$work/disk.raw" conv=notrunc status=none
 printf 'k' >"$work/input"

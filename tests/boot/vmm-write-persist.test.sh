@@ -7,7 +7,7 @@
 # sercon puts it on COM1). Two boots must print 1 then 2; afterwards qemu-img (an
 # independent reader) must find the counter at 2 and the boot sector unchanged.
 . "$(dirname "$0")/vmm-lib.sh"
-need as ld objcopy qemu-img
+need qemu-img
 
 cat >"$work/counter.S" <<'ASM'
 	.code16
@@ -78,11 +78,7 @@ failmsg: .asciz "GENSHIFT-DISK-ERROR\r\n"
 	.org 510
 	.word 0xaa55
 ASM
-as --32 -o "$work/counter.o" "$work/counter.S" || fail "assembling the boot sector"
-ld -m elf_i386 -Ttext 0x7c00 -e _start -o "$work/counter.elf" "$work/counter.o" ||
-	fail "linking the boot sector"
-objcopy -O binary "$work/counter.elf" "$work/mbr.bin"
-[ "$(stat -c %s "$work/mbr.bin")" = 512 ] || fail "boot sector is not 512 bytes"
+boot_sector counter
 truncate -s 1M "$work/disk.raw"
 dd if="$work/mbr.bin" of="$work/disk.raw" conv=notrunc status=none
 
