@@ -7,7 +7,7 @@ set -eu
 
 PKGS="build-essential pkg-config clang llvm libclang-rt-14-dev
 libcmocka-dev libjson-c-dev libxml2-dev libfdisk-dev libblkid-dev
-libefivar-dev libefiboot-dev libhivex-dev
+libefivar-dev libefiboot-dev libhivex-dev libguestfs-dev libguestfs-tools acpica-tools
 qemu-utils libvhdi-utils gdisk fdisk util-linux
 ovmf seabios busybox-static cpio zstd xz-utils
 grub-pc-bin grub-efi-amd64-bin grub-common mtools dosfstools e2fsprogs

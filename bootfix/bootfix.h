@@ -1,0 +1,178 @@
+/* bootfix/bootfix.h - making a GPT disk boot under UEFI: the FAT32 ESP, the GRUB EFI loader
+ * on it, the guest's own configuration (fstab, grub.cfg) and the OVMF variable store with
+ * its Boot#### entries. The facts behind every choice are in ../shared/docs/bootfix.md.
+ *
+ * Four parts, each in its own file and owned by one prefix:
+ * - esp_*:    a FAT32 file system written in one pass into a partition of a vdisk (esp.c).
+ * - grub_*:   the GRUB EFI image and the stub grub.cfg that loads the guest's own config
+ *             (grub.c); bootfix_linux_esp() puts both on a fresh ESP.
+ * - nvram_*:  the OVMF variable store file (OVMF_VARS_4M.fd layout) and EFI load options
+ *             built with libefivar/libefiboot (nvram.c).
+ * - guest_*:  inspection and edits of the guest's file systems through libguestfs (guest.c).
+ *
+ * Like the rest of genshift: functions return 0 or -errno and leave a precise message for
+ * vdisk_errmsg(); nothing here prints or exits. Objects returned through `**out` are written
+ * only on success and freed with the matching _free() (which accepts NULL).
+ */
+#ifndef GENSHIFT_BOOTFIX_H
+#define GENSHIFT_BOOTFIX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct vdisk;
+struct part_table;
+
+/* ======================= esp_*: the FAT32 EFI system partition ======================= */
+
+struct esp_file {
+	const char *path;  /* '/'-separated, relative to the root: "EFI/BOOT/BOOTX64.EFI" */
+	const void *data;
+	size_t bytes;
+};
+
+struct esp_opts {
+	uint32_t volume_id;  /* the FAT serial: fstab's UUID=XXXX-XXXX; 0 = random */
+	const char *label;   /* up to 11 characters; NULL = "ESP" */
+};
+
+/* Format sectors [first_lba, first_lba + sectors) of d (logical sectors of d's size) as FAT32
+ * holding files[] (directories are created as needed) and nothing else. Writes only inside
+ * that range. -ENOSPC if the files do not fit, -EINVAL for a range too small for FAT32
+ * (fewer than 65525 clusters) or a bad path. *volume_id_out (may be NULL) receives the
+ * serial used. */
+int esp_format(struct vdisk *d, uint64_t first_lba, uint64_t sectors, const struct esp_opts *o,
+	       const struct esp_file *files, size_t n_files, uint32_t *volume_id_out);
+
+/* ======================= grub_*: the GRUB EFI loader for Linux guests ======================= */
+
+struct bootfix_linux_opts {
+	const char *distro;        /* directory under \EFI: "debian" -> \EFI\debian\grubx64.efi */
+	const char *boot_fs_uuid;  /* UUID of the file system holding the guest's grub.cfg */
+	const char *grub_dir;      /* grub.cfg's directory inside that file system: "/boot/grub",
+				    * "/grub" (separate /boot) or "/boot/grub2" */
+	uint32_t esp_volume_id;    /* 0 = random */
+	const char *grub_lib_dir;  /* NULL = /usr/lib/grub/x86_64-efi */
+};
+
+/* Make the ESP (partition esp_number of table t, read from d after the GPT was written) a
+ * FAT32 file system with the GRUB EFI image at \EFI\BOOT\BOOTX64.EFI and
+ * \EFI\<distro>\grubx64.efi, each beside a stub grub.cfg that finds boot_fs_uuid and loads
+ * the guest's grub.cfg with linux16/initrd16 handled (bootfix.md 4.1). Either loader boots
+ * on its own. *volume_id_out (may be NULL) receives the ESP's FAT serial. */
+int bootfix_linux_esp(struct vdisk *d, const struct part_table *t, uint32_t esp_number,
+		      const struct bootfix_linux_opts *o, uint32_t *volume_id_out);
+
+/* ======================= nvram_*: the OVMF variable store ======================= */
+
+struct nvram;
+
+/* A variable as stored; name is UTF-8 (stored as UCS-2), guid in on-disk byte order. */
+struct nvram_var {
+	char name[128];
+	uint8_t guid[16];
+	uint32_t attributes;
+	const uint8_t *data;  /* borrowed from the store; valid until the next change */
+	size_t bytes;
+};
+
+/* Parse a variable store image (the whole file: 4M layout 540672 bytes or 2M layout 131072
+ * bytes) as hostile input: FV header and checksum, variable store header, every variable
+ * header, free space all 0xFF, the fault-tolerant-write queue (-EBUSY when a write was
+ * interrupted: the firmware would discard edits). The store keeps its own copy of buf. */
+int nvram_parse(const void *buf, size_t bytes, struct nvram **out);
+int nvram_open(const char *path, struct nvram **out);
+void nvram_free(struct nvram *nv);
+
+/* Live variables (state ADDED, or IN_DELETED_TRANSITION without an ADDED copy), in store
+ * order. Returns the count; *vars borrowed from nv. */
+size_t nvram_vars(const struct nvram *nv, const struct nvram_var **vars);
+/* The live variable (name, guid), or NULL. Borrowed. */
+const struct nvram_var *nvram_get(const struct nvram *nv, const char *name, const uint8_t guid[16]);
+/* Add or replace a variable the way the firmware does (append, then mark the old copy
+ * deleted; compact when the store is full). -ENOSPC if it cannot fit even compacted. */
+int nvram_set(struct nvram *nv, const char *name, const uint8_t guid[16], uint32_t attributes,
+	      const void *data, size_t bytes);
+int nvram_delete(struct nvram *nv, const char *name, const uint8_t guid[16]);
+/* The whole image as it would be written (borrowed, *bytes set). */
+const uint8_t *nvram_image(const struct nvram *nv, size_t *bytes);
+/* Write the image to path crash-safely: a temporary file beside it, fsync, rename, fsync of
+ * the directory. */
+int nvram_save(const struct nvram *nv, const char *path);
+
+/* A Boot#### entry pointing at a file on a GPT partition (short-form HD() device path). */
+struct nvram_boot_target {
+	const char *description;   /* "debian" */
+	uint32_t part_number;      /* 1-based GPT entry number */
+	uint64_t first_lba, sectors;
+	uint8_t part_guid[16];     /* unique partition GUID, on-disk byte order */
+	const char *loader;        /* "\\EFI\\debian\\grubx64.efi" ('/' accepted) */
+};
+
+/* Write Boot#### for t (the lowest free number from 1, or the existing entry with the same
+ * device path and loader) and put it first in BootOrder, keeping the other entries after it.
+ * *number_out (may be NULL) receives the option number. */
+int nvram_add_boot(struct nvram *nv, const struct nvram_boot_target *t, unsigned *number_out);
+
+/* ======================= guest_*: the guest's files, through libguestfs ======================= */
+
+enum guest_bootloader {
+	GUEST_BOOT_UNKNOWN,
+	GUEST_BOOT_GRUB2,       /* grub-pc / grub2: a grub.cfg was found */
+	GUEST_BOOT_GRUB_LEGACY, /* menu.lst / grub.conf only */
+	GUEST_BOOT_SYSLINUX,    /* syslinux.cfg / extlinux.conf */
+};
+
+struct guest_fstab_entry {
+	char *spec;        /* as written: "UUID=...", "/dev/sda1", "LABEL=...", "PARTUUID=..." */
+	char *mountpoint;
+	char *fstype;
+};
+
+struct guest_info {
+	char *os_type;         /* libguestfs inspect: "linux", "windows", ... ("unknown") */
+	char *distro;          /* "debian", "rhel", "ubuntu", ... ("unknown") */
+	char *product_name;
+	int major, minor;
+	char *arch;            /* "x86_64", "i386", ... */
+	uint32_t root_part;    /* partition number of the root file system (0: not a partition,
+				* e.g. LVM) */
+	uint32_t boot_part;    /* partition holding /boot (== root_part when not separate) */
+	char *root_fs_uuid, *boot_fs_uuid;
+	bool root_encrypted, root_on_lvm;
+	enum guest_bootloader bootloader;
+	char *grub_cfg;        /* path inside the boot file system: "/boot/grub/grub.cfg" */
+	bool grub_bls;         /* grub.cfg uses blscfg (RHEL/Fedora BLS) */
+	bool grub_has_linux16; /* linux16/initrd16 lines that must not run on UEFI */
+	bool has_grub_efi;     /* the guest has grub-efi modules (grub-install --target=x86_64-efi) */
+	size_t n_fstab;
+	struct guest_fstab_entry *fstab;
+};
+
+/* Inspect the guest on disk_path (any format qemu reads; format "raw", "vpc" or "vhdx", NULL
+ * = probe) read-only. */
+int guest_inspect(const char *disk_path, const char *format, struct guest_info **out);
+void guest_info_free(struct guest_info *gi);
+
+struct guest_fix_opts {
+	uint32_t esp_volume_id;    /* fstab gains UUID=XXXX-XXXX /boot/efi vfat umask=0077,nofail */
+	/* PARTUUIDs that changed with the conversion: old "<disksig>-NN" -> new GPT GUID text. */
+	size_t n_partuuids;
+	const char *const *partuuid_old, *const *partuuid_new;
+	bool run_guest_grub;       /* --guest-grub: grub-install --target=x86_64-efi in the guest */
+};
+
+struct guest_fix_report {
+	size_t n_changes;
+	char **changes;            /* one line per edit: "/etc/fstab: /dev/sda1 -> UUID=..." */
+};
+
+/* Edit the converted guest on disk_path (opened read-write through libguestfs): fstab gets
+ * the ESP, /dev/sdX, /dev/hdX and /dev/vdX references the new bus would break become UUIDs,
+ * changed PARTUUIDs are rewritten, in fstab and in the kernel command lines of grub.cfg. */
+int guest_fix_linux(const char *disk_path, const char *format, const struct guest_fix_opts *o,
+		    struct guest_fix_report **out);
+void guest_fix_report_free(struct guest_fix_report *r);
+
+#endif
