@@ -66,7 +66,7 @@ CFLAGS_JSON := $(shell pkg-config --cflags json-c 2>/dev/null)
 
 # ---- bootfix/: ESP, GRUB EFI loader, NVRAM, guest edits (issue 7); genshift links it ----
 # Sources are added by their owners as they land: esp.c grub.c nvram.c guest.c.
-BOOTFIX_SRCS :=
+BOOTFIX_SRCS := bootfix/stubs.c
 BOOTFIX_OBJS = $(BOOTFIX_SRCS:%.c=$(BUILD)/%.o)
 LIBBOOTFIX := $(BUILD)/libbootfix.a
 LIBS_BOOTFIX := $(shell pkg-config --libs efiboot efivar libguestfs blkid 2>/dev/null || echo -lefiboot -lefivar -lguestfs -lblkid)
