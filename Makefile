@@ -48,7 +48,7 @@ PARTITION_SRCS := partition/crc32.c partition/types.c partition/table.c partitio
 CONVERT_SRCS := convert/main.c convert/cmd-disk.c convert/output.c convert/cmd-boot.c convert/cmd-partition.c
 
 # ---- vmm/: the KVM VMM (issue 5); the genshift binary links it ----
-VMM_SRCS := vmm/ns16550.c vmm/mc146818.c vmm/fw_cfg.c vmm/pci.c vmm/piix4_pm.c \
+VMM_SRCS := vmm/ns16550.c vmm/mc146818.c vmm/fw_cfg.c vmm/pci.c vmm/piix4_pm.c vmm/pflash.c \
 	vmm/virtio_blk.c vmm/kvm.c vmm/machine.c vmm/run.c vmm/sandbox.c vmm/vmcfg.c
 VMM_OBJS := $(VMM_SRCS:%.c=$(BUILD)/%.o)
 LIBVMM := $(BUILD)/libvmm.a
@@ -145,7 +145,7 @@ $(BUILD)/tests/%: $(BUILD)/tests/tools/%.o $(LIBPARTITION) $(LIBVHDX)
 
 # ---- vmm/ tests (issue 5): device-model unit tests and the vmcfg fuzz target link libvmm ----
 VMM_UNIT_TESTS := vmm_ns16550_test vmm_mc146818_test vmm_fw_cfg_test vmm_pci_test \
-	vmm_virtio_blk_test vmm_vmcfg_test vmm_sandbox_test
+	vmm_virtio_blk_test vmm_vmcfg_test vmm_sandbox_test vmm_pflash_test
 VMM_UNIT_BINS := $(VMM_UNIT_TESTS:%=$(BUILD)/tests/%)
 UNIT_TESTS += $(VMM_UNIT_TESTS)
 UNIT_BINS += $(VMM_UNIT_BINS)
