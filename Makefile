@@ -46,6 +46,7 @@ PARTITION_SRCS := partition/crc32.c partition/types.c partition/table.c partitio
 	partition/gpt.c partition/plan.c partition/apply.c partition/json.c
 
 CONVERT_SRCS := convert/main.c convert/cmd-disk.c convert/output.c convert/cmd-boot.c convert/cmd-partition.c
+CONVERT_SRCS += convert/analyze.c convert/analyze-json.c convert/cmd-analyze.c
 
 # ---- vmm/: the KVM VMM (issue 5); the genshift binary links it ----
 VMM_SRCS := vmm/ns16550.c vmm/mc146818.c vmm/fw_cfg.c vmm/pci.c vmm/piix4_pm.c vmm/pflash.c \

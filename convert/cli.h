@@ -19,6 +19,7 @@ int cmd_disk(int argc, char **argv);
 int cmd_boot(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_partition(int argc, char **argv);
+int cmd_analyze(int argc, char **argv);
 
 /* "10G", "512MiB", "4096" (bytes); binary units. 0 or -EINVAL. */
 int gs_parse_size(const char *s, uint64_t *out);

@@ -13,6 +13,7 @@ static void usage(FILE *f)
 	      "  partition show|convert|undo|repair              MBR/GPT tables, MBR -> GPT\n"
 	      "  boot VMCONFIG | --gen 1 --disk IMAGE            run a VM until it powers off\n"
 	      "  verify ... --expect REGEX --timeout SECONDS     boot and wait for a serial marker\n"
+	      "  analyze IMAGE|VMCONFIG... [--json] [--deep]     can it convert to gen 2? (exit 3: no)\n"
 	      "  help                                            this text\n"
 	      "\n"
 	      "Run 'genshift COMMAND --help' for a command's options.\n"
@@ -36,6 +37,8 @@ int main(int argc, char **argv)
 		return cmd_partition(argc - 1, argv + 1);
 	if (!strcmp(cmd, "boot"))
 		return cmd_boot(argc - 1, argv + 1);
+	if (!strcmp(cmd, "analyze"))
+		return cmd_analyze(argc - 1, argv + 1);
 	if (!strcmp(cmd, "verify"))
 		return cmd_verify(argc - 1, argv + 1);
 	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
