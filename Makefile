@@ -46,11 +46,14 @@ PARTITION_SRCS := partition/crc32.c partition/types.c partition/table.c partitio
 	partition/gpt.c partition/plan.c partition/apply.c partition/json.c
 
 CONVERT_SRCS := convert/main.c convert/cmd-disk.c convert/output.c convert/cmd-boot.c convert/cmd-partition.c
-CONVERT_SRCS += convert/analyze.c convert/analyze-json.c convert/cmd-analyze.c
+CONVERT_SRCS += convert/analyze.c convert/analyze-json.c convert/cmd-analyze.c convert/translate.c
+CONVERT_SRCS += convert/cmd-nvram.c
+CONVERT_SRCS += convert/cmd-convert.c convert/pipeline.c convert/pipeline-run.c convert/undo-regions.c
 
 # ---- vmm/: the KVM VMM (issue 5); the genshift binary links it ----
 VMM_SRCS := vmm/ns16550.c vmm/mc146818.c vmm/fw_cfg.c vmm/pci.c vmm/piix4_pm.c vmm/pflash.c \
 	vmm/virtio_blk.c vmm/kvm.c vmm/machine.c vmm/run.c vmm/sandbox.c vmm/vmcfg.c
+VMM_SRCS += vmm/acpi.c
 VMM_OBJS := $(VMM_SRCS:%.c=$(BUILD)/%.o)
 LIBVMM := $(BUILD)/libvmm.a
 
@@ -68,6 +71,7 @@ CFLAGS_JSON := $(shell pkg-config --cflags json-c 2>/dev/null)
 # ---- bootfix/: ESP, GRUB EFI loader, NVRAM, guest edits (issue 7); genshift links it ----
 # Sources are added by their owners as they land: esp.c grub.c nvram.c guest.c.
 BOOTFIX_SRCS := bootfix/stubs.c
+BOOTFIX_SRCS += bootfix/nvram.c
 BOOTFIX_OBJS = $(BOOTFIX_SRCS:%.c=$(BUILD)/%.o)
 LIBBOOTFIX := $(BUILD)/libbootfix.a
 LIBS_BOOTFIX := $(shell pkg-config --libs efiboot efivar libguestfs blkid 2>/dev/null || echo -lefiboot -lefivar -lguestfs -lblkid)
@@ -164,6 +168,14 @@ fuzz: $(BUILD)/fuzz/fuzz_vmcfg
 $(BUILD)/fuzz/fuzz_vmcfg: tests/fuzz/fuzz_vmcfg.c vmm/vmcfg.c $(VHDX_SRCS)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -o $@ $^ $(LIBS_JSON)
+
+# ---- convert/ analyze and gen 1 -> gen 2 configuration translation (issue 7) ----
+TEST_TOOLS += translate_golden
+TEST_TOOL_BINS += $(BUILD)/tests/translate_golden
+$(BUILD)/tests/translate_golden: $(BUILD)/tests/tools/translate_golden.o $(BUILD)/convert/translate.o $(LIBVMM) $(LIBVHDX)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBVMM) $(LIBVHDX) $(LIBS_JSON) -lpthread
 
 # ---- fixtures and nested-KVM harness (issue 3) ----
 #   make fixtures    guest disks from Debian packages into $(BUILD)/fixtures (cached by recipe hash)

@@ -68,6 +68,10 @@ int bootfix_linux_esp(struct vdisk *d, const struct part_table *t, uint32_t esp_
 
 struct nvram;
 
+/* EFI_GLOBAL_VARIABLE (8BE4DF61-93CA-11D2-AA0D-00E098032B8C), the vendor GUID of Boot####
+ * and BootOrder, in on-disk byte order. */
+extern const uint8_t nvram_global_guid[16];
+
 /* A variable as stored; name is UTF-8 (stored as UCS-2), guid in on-disk byte order. */
 struct nvram_var {
 	char name[128];
@@ -112,7 +116,7 @@ struct nvram_boot_target {
 
 /* Write Boot#### for t (the lowest free number from 1, or the existing entry with the same
  * device path and loader) and put it first in BootOrder, keeping the other entries after it.
- * *number_out (may be NULL) receives the option number. */
+ * *number_out (may be NULL) receives the option number. On failure nv is unchanged. */
 int nvram_add_boot(struct nvram *nv, const struct nvram_boot_target *t, unsigned *number_out);
 
 /* ======================= guest_*: the guest's files, through libguestfs ======================= */

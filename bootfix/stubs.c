@@ -24,69 +24,6 @@ int bootfix_linux_esp(struct vdisk *d, const struct part_table *t, uint32_t esp_
 	return vdisk_fail(ENOSYS, "bootfix_linux_esp: not implemented yet");
 }
 
-/* ---- nvram.c ---- */
-int nvram_parse(const void *buf, size_t bytes, struct nvram **out)
-{
-	(void)buf, (void)bytes, (void)out;
-	return vdisk_fail(ENOSYS, "nvram_parse: not implemented yet");
-}
-
-int nvram_open(const char *path, struct nvram **out)
-{
-	(void)path, (void)out;
-	return vdisk_fail(ENOSYS, "nvram_open: not implemented yet");
-}
-
-void nvram_free(struct nvram *nv)
-{
-	(void)nv;
-}
-
-size_t nvram_vars(const struct nvram *nv, const struct nvram_var **vars)
-{
-	(void)nv;
-	*vars = NULL;
-	return 0;
-}
-
-const struct nvram_var *nvram_get(const struct nvram *nv, const char *name, const uint8_t guid[16])
-{
-	(void)nv, (void)name, (void)guid;
-	return NULL;
-}
-
-int nvram_set(struct nvram *nv, const char *name, const uint8_t guid[16], uint32_t attributes,
-	      const void *data, size_t bytes)
-{
-	(void)nv, (void)name, (void)guid, (void)attributes, (void)data, (void)bytes;
-	return vdisk_fail(ENOSYS, "nvram_set: not implemented yet");
-}
-
-int nvram_delete(struct nvram *nv, const char *name, const uint8_t guid[16])
-{
-	(void)nv, (void)name, (void)guid;
-	return vdisk_fail(ENOSYS, "nvram_delete: not implemented yet");
-}
-
-const uint8_t *nvram_image(const struct nvram *nv, size_t *bytes)
-{
-	(void)nv;
-	*bytes = 0;
-	return NULL;
-}
-
-int nvram_save(const struct nvram *nv, const char *path)
-{
-	(void)nv, (void)path;
-	return vdisk_fail(ENOSYS, "nvram_save: not implemented yet");
-}
-
-int nvram_add_boot(struct nvram *nv, const struct nvram_boot_target *t, unsigned *number_out)
-{
-	(void)nv, (void)t, (void)number_out;
-	return vdisk_fail(ENOSYS, "nvram_add_boot: not implemented yet");
-}
-
 /* ---- guest.c ---- */
 int guest_inspect(const char *disk_path, const char *format, struct guest_info **out)
 {
