@@ -48,12 +48,10 @@ PARTITION_SRCS := partition/crc32.c partition/types.c partition/table.c partitio
 CONVERT_SRCS := convert/main.c convert/cmd-disk.c convert/output.c convert/cmd-boot.c convert/cmd-partition.c
 CONVERT_SRCS += convert/analyze.c convert/analyze-json.c convert/cmd-analyze.c convert/translate.c
 CONVERT_SRCS += convert/cmd-nvram.c
-CONVERT_SRCS += convert/cmd-convert.c convert/pipeline.c convert/pipeline-run.c convert/undo-regions.c
 
 # ---- vmm/: the KVM VMM (issue 5); the genshift binary links it ----
 VMM_SRCS := vmm/ns16550.c vmm/mc146818.c vmm/fw_cfg.c vmm/pci.c vmm/piix4_pm.c vmm/pflash.c \
 	vmm/virtio_blk.c vmm/kvm.c vmm/machine.c vmm/run.c vmm/sandbox.c vmm/vmcfg.c
-VMM_SRCS += vmm/acpi.c
 VMM_OBJS := $(VMM_SRCS:%.c=$(BUILD)/%.o)
 LIBVMM := $(BUILD)/libvmm.a
 
