@@ -34,14 +34,21 @@ struct esp_file {
 
 struct esp_opts {
 	uint32_t volume_id;  /* the FAT serial: fstab's UUID=XXXX-XXXX; 0 = random */
-	const char *label;   /* up to 11 characters; NULL = "ESP" */
+	const char *label;   /* up to 11 characters (A-Z 0-9 $%'-_@~`!(){}^#&, inner spaces;
+			      * lower case is stored upper case); NULL = "ESP", "" = none */
+	int64_t timestamp;   /* every entry's time, seconds since 1970 UTC; 0 (or anything
+			      * before 1980) = 1980-01-01 00:00:00, so equal input gives equal bytes */
 };
 
-/* Format sectors [first_lba, first_lba + sectors) of d (logical sectors of d's size) as FAT32
- * holding files[] (directories are created as needed) and nothing else. Writes only inside
- * that range. -ENOSPC if the files do not fit, -EINVAL for a range too small for FAT32
- * (fewer than 65525 clusters) or a bad path. *volume_id_out (may be NULL) receives the
- * serial used. */
+/* Format sectors [first_lba, first_lba + sectors) of d (logical sectors of d's size: 512 or
+ * 4096) as FAT32 holding files[] (directories are created as needed) and nothing else. Writes
+ * only inside that range, the boot sector last. The cluster size is mkfs.fat's for the size
+ * (512 bytes up to 260 MiB, 4 KiB to 8 GiB, ...; at least one sector). Names are printable
+ * ASCII; one that is not an upper-case 8.3 name gets long-name entries and an 8.3 alias
+ * ("grubx64.efi" -> GRUBX64.EFI, "Long name.txt" -> LONGNA~1.TXT). Paths compare without
+ * case, as FAT does. -ENOSPC if the files do not fit, -EINVAL for a range too small for FAT32
+ * (fewer than 65525 clusters) or a bad path, a duplicate or a bad label, -EFBIG for a file
+ * of 4 GiB or more. *volume_id_out (may be NULL) receives the serial used. */
 int esp_format(struct vdisk *d, uint64_t first_lba, uint64_t sectors, const struct esp_opts *o,
 	       const struct esp_file *files, size_t n_files, uint32_t *volume_id_out);
 
@@ -63,6 +70,26 @@ struct bootfix_linux_opts {
  * on its own. *volume_id_out (may be NULL) receives the ESP's FAT serial. */
 int bootfix_linux_esp(struct vdisk *d, const struct part_table *t, uint32_t esp_number,
 		      const struct bootfix_linux_opts *o, uint32_t *volume_id_out);
+
+/* The pieces bootfix_linux_esp() puts on the ESP, for callers that assemble their own. */
+
+/* bootfix.md 4.1's module list, NULL-terminated: no linux16 and no memdisk, so that a guest
+ * grub.cfg's linux16/initrd16 reach the stub's functions. */
+extern const char *const grub_efi_modules[];
+
+/* Run grub-mkimage -O x86_64-efi -d lib_dir (NULL = /usr/lib/grub/x86_64-efi) -p prefix with
+ * grub_efi_modules into a temporary file under $TMPDIR and return its bytes in *image_out
+ * (malloc'd; free()). prefix "" makes GRUB use the directory it was loaded from (what
+ * bootfix_linux_esp does, so one image serves \EFI\BOOT and \EFI\<distro>). -ENOENT when
+ * grub-mkimage or a module file is missing; -EIO with grub-mkimage's stderr when it fails. */
+int grub_efi_image_new(const char *lib_dir, const char *prefix, uint8_t **image_out,
+		       size_t *bytes_out);
+
+/* The stub grub.cfg (malloc'd text; free()): linux16/initrd16 as functions calling
+ * linux/initrd, `search --no-floppy --fs-uuid --set=root UUID`, prefix ($root)GRUB_DIR, and
+ * `source $prefix/grub.cfg`. -EINVAL unless the UUID is hex digits and dashes and grub_dir an
+ * absolute path of plain characters. */
+int grub_stub_cfg_new(const char *boot_fs_uuid, const char *grub_dir, char **cfg_out);
 
 /* ======================= nvram_*: the OVMF variable store ======================= */
 

@@ -7,23 +7,6 @@
 #include "bootfix/bootfix.h"
 #include "vhdx/vdisk.h"
 
-/* ---- esp.c ---- */
-int esp_format(struct vdisk *d, uint64_t first_lba, uint64_t sectors, const struct esp_opts *o,
-	       const struct esp_file *files, size_t n_files, uint32_t *volume_id_out)
-{
-	(void)d, (void)first_lba, (void)sectors, (void)o, (void)files, (void)n_files,
-		(void)volume_id_out;
-	return vdisk_fail(ENOSYS, "esp_format: not implemented yet");
-}
-
-/* ---- grub.c ---- */
-int bootfix_linux_esp(struct vdisk *d, const struct part_table *t, uint32_t esp_number,
-		      const struct bootfix_linux_opts *o, uint32_t *volume_id_out)
-{
-	(void)d, (void)t, (void)esp_number, (void)o, (void)volume_id_out;
-	return vdisk_fail(ENOSYS, "bootfix_linux_esp: not implemented yet");
-}
-
 /* ---- guest.c ---- */
 int guest_inspect(const char *disk_path, const char *format, struct guest_info **out)
 {
