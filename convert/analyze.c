@@ -384,21 +384,41 @@ static uint64_t esp_min_bytes(uint32_t sector_bytes)
 	return sector_bytes >= 4096 ? PART_ESP_MIN_BYTES_4K : PART_ESP_MIN_BYTES_512;
 }
 
-static int judge_plan_error(struct gs_analysis *a, int idx, int err, const char *why)
+/* Why part_plan_new refused. A -ENOSPC under --no-grow is planned again with growing
+ * allowed: if that works, growing is the missing piece (NO_ROOM_FOR_ESP); if not, no size
+ * helps (a partition sits where the primary GPT goes). */
+static int judge_plan_error(struct gs_analysis *a, int idx, int err, bool grow_would_fit)
 {
-	if (err == -ENOSPC)
+	if (err == -ENOSPC && grow_would_fit)
 		return gs_analysis_add(a, "NO_ROOM_FOR_ESP", GS_SEV_BLOCKER, idx,
-				       "there is no room for the EFI system partition and the "
-				       "GPT without growing the disk, which --no-grow forbids (%s)",
-				       why);
+				       "there is no room for the EFI system partition without "
+				       "growing the disk, which --no-grow forbids: %s",
+				       vdisk_errmsg());
+	if (err == -ENOSPC)
+		return gs_analysis_add(a, "NO_ROOM_FOR_GPT", GS_SEV_BLOCKER, idx,
+				       "the GPT does not fit, even if the disk grew: %s",
+				       vdisk_errmsg());
 	if (err == -EINVAL)
 		return gs_analysis_add(a, "UNKNOWN_PARTITION_TYPE", GS_SEV_BLOCKER, idx,
-				       "a partition has a type genshift cannot carry over to GPT "
-				       "(%s); map it with 'genshift partition convert --map'", why);
+				       "a partition type has no GPT equivalent: %s",
+				       vdisk_errmsg());
 	if (err == -ENOMEM)
 		return err;
 	return gs_analysis_add(a, "UNREADABLE_DISK", GS_SEV_BLOCKER, idx,
-			       "the conversion could not be planned: %s", why);
+			       "the conversion could not be planned: %s", vdisk_errmsg());
+}
+
+static bool plan_fits_grown(struct vdisk *d, const struct part_table *t,
+			    const struct part_plan_opts *po)
+{
+	struct part_plan_opts grow = *po;
+	struct part_plan *plan = NULL;
+
+	grow.allow_grow = true;
+	if (part_plan_new(d, t, &grow, &plan) < 0)
+		return false;
+	part_plan_free(plan);
+	return true;
 }
 
 static int plan_disk(struct gs_analysis *a, int idx, struct vdisk *d, const struct part_table *t,
@@ -417,8 +437,15 @@ static int plan_disk(struct gs_analysis *a, int idx, struct vdisk *d, const stru
 				       (unsigned long long)(esp_min_bytes(t->sector_bytes) / MIB),
 				       t->sector_bytes);
 	int r = part_plan_new(d, t, &po, &plan);
+	if (r == -ENOSPC && !po.allow_grow) {
+		char why[512];
+		snprintf(why, sizeof(why), "%s", vdisk_errmsg());
+		bool fits = plan_fits_grown(d, t, &po);
+		vdisk_fail(ENOSPC, "%s", why);
+		return judge_plan_error(a, idx, r, fits);
+	}
 	if (r < 0)
-		return judge_plan_error(a, idx, r, vdisk_errmsg());
+		return judge_plan_error(a, idx, r, false);
 	r = copy_plan(&a->disks[idx].plan, plan);
 	part_plan_free(plan);
 	return r;
@@ -433,8 +460,8 @@ static int judge_table(struct gs_analysis *a, int idx, const struct part_table *
 	case PART_KIND_NONE:
 		if (gd->whole_disk_fs.type[0])
 			return gs_analysis_add(a, "NO_PARTITION_TABLE", GS_SEV_BLOCKER, idx,
-					       "the disk has no partition table (a %s file system "
-					       "fills the whole disk), so there is nowhere to put an "
+					       "the disk has no partition table (the whole disk is "
+					       "one %s file system), so there is nowhere to put an "
 					       "EFI system partition", gd->whole_disk_fs.type);
 		return gs_analysis_add(a, "NO_PARTITION_TABLE", GS_SEV_BLOCKER, idx,
 				       "the disk has no partition table (no MBR signature, no GPT)");
@@ -621,12 +648,24 @@ static bool is_32bit(const char *arch)
 			!strcmp(arch, "i686"));
 }
 
+static bool os_unknown(const struct guest_info *gi)
+{
+	return !gi->os_type || !strcmp(gi->os_type, "unknown");
+}
+
+/* guest_inspect succeeds even when it finds no OS: os_type "unknown" with a root found
+ * through /etc/fstab (a distro libguestfs does not recognise), or no root at all. */
 static int judge_os(struct gs_analysis *a, int idx, const struct guest_info *gi)
 {
-	if (!gi->os_type || !strcmp(gi->os_type, "unknown"))
+	if (gi->root_encrypted)
+		return gs_analysis_add(a, "ENCRYPTED_ROOT", GS_SEV_BLOCKER, idx,
+				       "the root file system is encrypted; genshift cannot open it "
+				       "to fix fstab and grub.cfg");
+	if (os_unknown(gi) && !gi->root_part && !gi->root_on_lvm && !gi->n_fstab)
 		return gs_analysis_add(a, "NO_OS_FOUND", GS_SEV_BLOCKER, idx,
-				       "guest inspection found no operating system on the disk");
-	if (strcmp(gi->os_type, "linux"))
+				       "guest inspection found no operating system and no root "
+				       "file system on the disk");
+	if (!os_unknown(gi) && strcmp(gi->os_type, "linux"))
 		return gs_analysis_add(a, "UNSUPPORTED_OS", GS_SEV_BLOCKER, idx,
 				       "the guest runs %s; genshift converts Linux guests only",
 				       gi->os_type);
@@ -634,10 +673,10 @@ static int judge_os(struct gs_analysis *a, int idx, const struct guest_info *gi)
 		return gs_analysis_add(a, "GUEST_32BIT", GS_SEV_BLOCKER, idx,
 				       "the guest is 32-bit (%s); generation 2 firmware is 64-bit "
 				       "UEFI, which boots only 64-bit kernels", gi->arch);
-	if (gi->root_encrypted)
-		return gs_analysis_add(a, "ENCRYPTED_ROOT", GS_SEV_BLOCKER, idx,
-				       "the root file system is encrypted; genshift cannot open it "
-				       "to fix fstab and grub.cfg");
+	if (os_unknown(gi))
+		return gs_analysis_add(a, "OS_NOT_RECOGNIZED", GS_SEV_WARNING, idx,
+				       "libguestfs did not recognise the distribution; the root "
+				       "file system was found through its /etc/fstab");
 	return 0;
 }
 
@@ -695,7 +734,7 @@ int gs_analysis_judge_guest(struct gs_analysis *a, int disk, const struct guest_
 	int r = judge_os(a, disk, gi);
 
 	if (r == 0 && !has_finding(a, disk, "NO_OS_FOUND") &&
-	    !has_finding(a, disk, "UNSUPPORTED_OS")) {
+	    !has_finding(a, disk, "UNSUPPORTED_OS") && !has_finding(a, disk, "ENCRYPTED_ROOT")) {
 		if (gi->root_part) {
 			gd->root_part = gi->root_part;
 			gd->boot_part = gi->boot_part ? gi->boot_part : gi->root_part;
