@@ -81,6 +81,7 @@ $(LIBBOOTFIX): $(BOOTFIX_OBJS)
 	$(Q)rm -f $@ && $(if $^,ar rcs $@ $^,printf '!<arch>\n' >$@)
 # Unit tests of bootfix (tests/unit/bootfix_*_test.c) link it with everything below it.
 BOOTFIX_UNIT_TESTS :=
+BOOTFIX_UNIT_TESTS += bootfix_nvram_test
 BOOTFIX_UNIT_BINS = $(BOOTFIX_UNIT_TESTS:%=$(BUILD)/tests/%)
 $(BUILD)/tests/bootfix_%: $(BUILD)/tests/unit/bootfix_%.o $(LIBBOOTFIX) $(LIBPARTITION) $(LIBVHDX)
 	@mkdir -p $(dir $@)
