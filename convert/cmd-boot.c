@@ -22,12 +22,17 @@
 
 static const char boot_usage[] =
 	"usage: genshift boot VMCONFIG [OPTIONS]\n"
-	"       genshift boot --gen 1 --disk IMAGE [--memory SIZE] [--cpus N] [OPTIONS]\n"
-	"  Boots the VM on KVM (SeaBIOS for generation 1) with COM1 on the terminal, until\n"
-	"  the guest powers off. VMCONFIG is a genshift VM configuration (docs/vmcfg.md);\n"
-	"  --memory/--cpus override it.\n"
+	"       genshift boot --gen 1|2 --disk IMAGE [--memory SIZE] [--cpus N] [OPTIONS]\n"
+	"  Boots the VM on KVM (SeaBIOS for generation 1, OVMF for generation 2) with COM1 on\n"
+	"  the terminal, until the guest powers off. VMCONFIG is a genshift VM configuration\n"
+	"  (docs/vmcfg.md); --memory/--cpus override it.\n"
 	"\n"
 	"options:\n"
+	"  --nvram FILE        generation 2: the VM's UEFI variable store (OVMF VARS file);\n"
+	"                      every variable the firmware writes persists there. Default:\n"
+	"                      the configuration's firmware.nvram, else NAME_VARS.fd beside\n"
+	"                      the configuration (or the disk), created from\n"
+	"                      /usr/share/OVMF/OVMF_VARS_4M.fd if it does not exist yet\n"
 	"  --serial-log FILE   COM1 output to FILE instead of the terminal\n"
 	"  --debugcon FILE     SeaBIOS debug log (port 0x402) to FILE\n"
 	"  --trace-io FILE     log every port and MMIO exit (time, port, size, value) to FILE\n"
@@ -48,7 +53,7 @@ static const char boot_usage[] =
 	"             by SIGINT/SIGTERM: the guest is stopped and its disks closed cleanly)\n";
 
 static const char verify_usage[] =
-	"usage: genshift verify (VMCONFIG | --gen 1 --disk IMAGE [--memory SIZE] [--cpus N])\n"
+	"usage: genshift verify (VMCONFIG | --gen 1|2 --disk IMAGE [--memory SIZE] [--cpus N])\n"
 	"                       --expect REGEX --timeout SECONDS [--json] [OPTIONS]\n"
 	"  Boots the VM, matches REGEX (POSIX extended) against each line of COM1 output and\n"
 	"  stops the guest at the first match. Reports matched or not, the time to the first\n"
@@ -59,7 +64,8 @@ static const char verify_usage[] =
 	"exit status: 0 matched, 1 the VMM failed, 2 usage error, 3 not matched\n";
 
 enum { OPT_GEN = 256, OPT_DISK, OPT_MEMORY, OPT_CPUS, OPT_SERIAL_LOG, OPT_DEBUGCON,
-       OPT_TIMEOUT, OPT_ACCEL, OPT_NO_SANDBOX, OPT_JSON, OPT_EXPECT, OPT_TRACE, OPT_INPUT };
+       OPT_TIMEOUT, OPT_ACCEL, OPT_NO_SANDBOX, OPT_JSON, OPT_EXPECT, OPT_TRACE, OPT_INPUT,
+       OPT_NVRAM };
 
 static const struct option boot_options[] = {
 	{ "gen", required_argument, NULL, OPT_GEN },
@@ -75,6 +81,7 @@ static const struct option boot_options[] = {
 	{ "expect", required_argument, NULL, OPT_EXPECT },
 	{ "trace-io", required_argument, NULL, OPT_TRACE },
 	{ "serial-input", required_argument, NULL, OPT_INPUT },
+	{ "nvram", required_argument, NULL, OPT_NVRAM },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -82,6 +89,7 @@ static const struct option boot_options[] = {
 struct boot_args {
 	bool verify, json, no_sandbox;
 	const char *config, *disk, *serial_log, *debugcon, *expect, *accel, *trace, *input;
+	const char *nvram;
 	unsigned gen, cpus;
 	uint64_t memory_bytes;
 	double timeout_s;
@@ -131,6 +139,7 @@ static int parse_option(struct boot_args *a, int c, const char *arg)
 	case OPT_EXPECT: a->expect = arg; return 0;
 	case OPT_TRACE: a->trace = arg; return 0;
 	case OPT_INPUT: a->input = arg; return 0;
+	case OPT_NVRAM: a->nvram = arg; return 0;
 	default: return usage_error(a, "unknown option");
 	}
 }
@@ -163,6 +172,82 @@ static int parse_args(int argc, char **argv, struct boot_args *a)
 	return 0;
 }
 
+/* ---- the NVRAM file of a generation 2 VM ---- */
+
+/* Where a VM that names no NVRAM file keeps one: NAME_VARS.fd beside the configuration
+ * (NAME = the file name without .json) or, for --disk, beside the disk (NAME = the disk's
+ * file name without its extension). The same path every time, so variables persist. */
+static int default_nvram_path(const struct boot_args *a, char **out)
+{
+	const char *from = a->config ? a->config : a->disk;
+	char *tmp = strdup(from);
+	if (!tmp)
+		return -ENOMEM;
+	char *base = strrchr(tmp, '/') ? strrchr(tmp, '/') + 1 : tmp;
+	char *dot = strrchr(base, '.');
+	if (dot && dot != base)
+		*dot = '\0';
+	int n = asprintf(out, "%.*s%s_VARS.fd", (int)(base - tmp), tmp, base);
+	free(tmp);
+	return n < 0 ? -ENOMEM : 0;
+}
+
+/* Copy the empty variable store to path, which must not exist yet (O_EXCL: an existing
+ * store is never overwritten); a failed copy leaves no file behind. */
+static int create_nvram(const char *path)
+{
+	const char *tmpl = vmm_default_nvram_template();
+	int in = open(tmpl, O_RDONLY | O_CLOEXEC), out = -1, r = 0;
+	if (in < 0)
+		return vdisk_fail(errno, "NVRAM template %s: %s", tmpl, strerror(errno));
+	out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (out < 0) {
+		r = vdisk_fail(errno, "NVRAM file %s: %s", path, strerror(errno));
+		goto close_in;
+	}
+	char buf[65536];
+	uint64_t off = 0;
+	ssize_t n;
+	while (r == 0 && (n = read(in, buf, sizeof(buf))) > 0) {
+		r = vdisk_pwrite(out, path, buf, (size_t)n, off);
+		off += (uint64_t)n;
+	}
+	if (r == 0 && n < 0)
+		r = vdisk_fail(errno, "NVRAM template %s: %s", tmpl, strerror(errno));
+	if (r == 0 && fsync(out) < 0)
+		r = vdisk_fail(errno, "NVRAM file %s: fsync: %s", path, strerror(errno));
+	close(out);
+	if (r < 0)
+		unlink(path);
+close_in:
+	close(in);
+	return r;
+}
+
+/* --nvram, else the configuration's firmware.nvram, else the default path; whichever it
+ * is, a file that does not exist yet is created from the template (as libvirt does) and
+ * the path said on stderr. */
+static int choose_nvram(const struct boot_args *a, struct vmcfg *cfg)
+{
+	int r = 0;
+	if (a->nvram) {
+		free(cfg->nvram_path);
+		cfg->nvram_path = strdup(a->nvram);
+		r = cfg->nvram_path ? 0 : -ENOMEM;
+	} else if (!cfg->nvram_path) {
+		r = default_nvram_path(a, &cfg->nvram_path);
+	}
+	if (r < 0)
+		return vdisk_fail(-r, "out of memory");
+	if (access(cfg->nvram_path, F_OK) == 0)
+		return 0;
+	r = create_nvram(cfg->nvram_path);
+	if (r == 0)
+		fprintf(stderr, "genshift: created the VM's NVRAM file %s (from %s)\n",
+			cfg->nvram_path, vmm_default_nvram_template());
+	return r;
+}
+
 static int build_cfg(const struct boot_args *a, struct vmcfg **out)
 {
 	struct vmcfg *cfg;
@@ -174,6 +259,15 @@ static int build_cfg(const struct boot_args *a, struct vmcfg **out)
 		cfg->memory_bytes = a->memory_bytes;
 	if (a->cpus)
 		cfg->cpus = a->cpus;
+	if (cfg->generation == 2 && !cfg->secure_boot)
+		r = choose_nvram(a, cfg);
+	else if (a->nvram)
+		r = vdisk_fail(EINVAL, "--nvram: the VM is generation %u; an NVRAM file belongs "
+			       "to generation 2", cfg->generation);
+	if (r < 0) {
+		vmcfg_free(cfg);
+		return r;
+	}
 	*out = cfg;
 	return 0;
 }
@@ -266,6 +360,7 @@ static int run_nested(int argc, char **argv, const struct boot_args *a, const st
 	r |= add_rw_dir(nargv, &n, dirs, &ndirs, a->debugcon);
 	r |= add_rw_dir(nargv, &n, dirs, &ndirs, a->trace);
 	r |= add_rw_dir(nargv, &n, dirs, &ndirs, a->input);
+	r |= add_rw_dir(nargv, &n, dirs, &ndirs, cfg->nvram_path);
 	if (r)
 		return GS_EXIT_FAIL;
 	nargv[n++] = self;
@@ -300,6 +395,9 @@ static struct json_object *exits_json(const struct vmm_exit_stats *e)
 		{ "io_unassigned", e->io_unassigned }, { "io_misc", e->io_misc },
 		{ "virtio_reads", e->virtio_reads }, { "virtio_writes", e->virtio_writes },
 		{ "virtio_flushes", e->virtio_flushes }, { "virtio_errors", e->virtio_errors },
+		{ "mmio_pflash", e->mmio_pflash }, { "nvram_programs", e->nvram_programs },
+		{ "nvram_erases", e->nvram_erases }, { "nvram_syncs", e->nvram_syncs },
+		{ "nvram_refused", e->nvram_refused },
 	};
 	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
 		json_object_object_add(o, f[i].k, json_object_new_int64((int64_t)f[i].v));
@@ -330,6 +428,8 @@ static void print_json(const struct boot_args *a, const struct vmcfg *cfg,
 		getenv(IN_HARNESS_ENV) ? "kvm (nested-KVM harness)" : "kvm"));
 	json_object_object_add(o, "generation", json_object_new_int((int)cfg->generation));
 	json_object_object_add(o, "cpus", json_object_new_int((int)cfg->cpus));
+	if (cfg->nvram_path)
+		json_object_object_add(o, "nvram", json_object_new_string(cfg->nvram_path));
 	json_object_object_add(o, "resets", json_object_new_int((int)res->resets));
 	json_object_object_add(o, "seccomp", json_object_new_boolean(res->seccomp_active));
 	if (res->reason == VMM_EXIT_DEBUG_EXIT)

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "vmm/acpi.h"
 #include "vmm/machine.h"
 
 #define LOWMEM_MAX_BYTES 0x80000000ull /* PCI hole from 2 GiB: both firmwares agree */
@@ -21,8 +22,9 @@
 #define E820_RESERVED 2
 #define VIRTIO_FIRST_SLOT 2
 #define COM1_GSI 4
+#define OVMF_PMBA 0xB000 /* OVMF programs PIIX4's PMBA here, and its reset library assumes it */
 
-enum { SLOT_LOW_RAM, SLOT_FIRMWARE, SLOT_HIGH_RAM };
+enum { SLOT_LOW_RAM, SLOT_FIRMWARE, SLOT_HIGH_RAM, SLOT_VARS };
 
 double machine_now(void)
 {
@@ -289,6 +291,14 @@ static int fill_fw_cfg(struct machine *m)
 		r = fw_cfg_add_u32(&m->fw_cfg, FW_CFG_IRQ0_OVERRIDE, 0); /* KVM default routing */
 	if (r == 0)
 		r = fw_cfg_add_file(&m->fw_cfg, "etc/e820", e820, 20 * n);
+	/* OVMF 2022.11 has no ACPI tables of its own: they come through the table-loader.
+	 * SeaBIOS (gen 1) builds its own, which work, so gen 1 is left as it was. No
+	 * `bootorder` file either way: it would make OVMF prune the VM's own boot entries. */
+	if (r == 0 && m->uefi) {
+		struct acpi_machine am;
+		acpi_machine_pc(&am, m->n_vcpus, m->mem.low_bytes, OVMF_PMBA, m->n_vblk);
+		r = acpi_fw_cfg_add(&m->fw_cfg, &am);
+	}
 	return r;
 }
 
@@ -316,9 +326,38 @@ static int map_memory(struct machine *m)
 	return r;
 }
 
+/* OVMF's VARS unit behaves like QEMU's "romd" flash (section 5.3): in read-array mode it
+ * is a read-only slot over the flash image, so the firmware's many reads of its variable
+ * store run at memory speed and only writes exit; any other mode (status, program/erase
+ * set-up) drops the slot so that reads exit too and see the status register. pflash calls
+ * this under dev_lock whenever the mode crosses that line. */
+static void vars_array_mode(void *mv, bool on)
+{
+	struct machine *m = mv;
+	int r = vmm_kvm_map(&m->kvm, SLOT_VARS, m->vars_gpa, on ? m->vars.bytes : 0,
+			    m->vars.image, true);
+	if (r < 0)
+		machine_request_stop(m, STOP_ERROR, vdisk_errmsg());
+}
+
+/* Generation 2: CODE is a read-only slot ending at 4 GiB (executed in place), VARS the
+ * flash device right below it, back in read-array mode after a reset. */
+static int map_uefi_flash(struct machine *m)
+{
+	struct pflash *v = &m->vars;
+	v->array_mode = NULL;
+	pflash_reset(v);
+	int r = vmm_kvm_map(&m->kvm, SLOT_FIRMWARE, m->code_gpa, m->firmware_bytes, m->rom, true);
+	if (r == 0)
+		r = vmm_kvm_map(&m->kvm, SLOT_VARS, m->vars_gpa, v->bytes, v->image, true);
+	v->array_mode = vars_array_mode;
+	v->opaque = m;
+	return r;
+}
+
 /* The BIOS image ends at 4 GiB (reset vector) and its last 128 KiB is also plain RAM at
  * 0xE0000 (what QEMU's isa-bios alias gives SeaBIOS, section 1.1). A fresh copy per build,
- * so a reset starts from a pristine image. */
+ * so a reset starts from a pristine image. OVMF needs no low copy. */
 static int map_firmware(struct machine *m)
 {
 	size_t n = m->firmware_bytes;
@@ -328,6 +367,8 @@ static int map_firmware(struct machine *m)
 		return vdisk_fail(errno, "cannot map the firmware: %s", strerror(errno));
 	}
 	memcpy(m->rom, m->firmware, n);
+	if (m->uefi)
+		return map_uefi_flash(m);
 	size_t low = n < BIOS_LOW_COPY_BYTES ? n : BIOS_LOW_COPY_BYTES;
 	memcpy(m->ram + 0x100000 - low, m->firmware + n - low, low);
 	return vmm_kvm_map(&m->kvm, SLOT_FIRMWARE, VMM_4GIB - n, n, m->rom, true);
@@ -373,19 +414,43 @@ static void machine_pio(void *mv, uint16_t port, unsigned size, uint32_t *val, b
 	pthread_mutex_unlock(&m->dev_lock);
 }
 
-/* Nothing of ours lives in MMIO for gen 1: reads float high (the TPM/HPET probes rely on
- * 0xFF), writes vanish (including writes to the read-only firmware slot). */
+/* The flash unit at gpa, if any (generation 2). CODE only ever exits for writes (it is a
+ * read-only slot); the unit ignores them. */
+static struct pflash *find_flash(struct machine *m, uint64_t gpa, uint32_t *off)
+{
+	if (!m->uefi)
+		return NULL;
+	if (gpa >= m->vars_gpa && gpa - m->vars_gpa < m->vars.bytes) {
+		*off = (uint32_t)(gpa - m->vars_gpa);
+		return &m->vars;
+	}
+	if (gpa >= m->code_gpa && gpa < VMM_4GIB) {
+		*off = (uint32_t)(gpa - m->code_gpa);
+		return &m->code;
+	}
+	return NULL;
+}
+
+/* Apart from OVMF's flash nothing of ours lives in MMIO: reads float high (the TPM/HPET
+ * probes rely on 0xFF), writes vanish (including writes to the read-only firmware slot). */
 static void machine_mmio(void *mv, uint64_t gpa, uint8_t *data, unsigned len, bool is_write)
 {
 	struct machine *m = mv;
-	if (!is_write)
+	uint32_t off = 0;
+	pthread_mutex_lock(&m->dev_lock);
+	struct pflash *f = find_flash(m, gpa, &off);
+	if (f && is_write)
+		pflash_write(f, off, data, len);
+	else if (f)
+		pflash_read(f, off, data, len);
+	else if (!is_write)
 		memset(data, 0xFF, len);
-	if (m->trace) {
-		pthread_mutex_lock(&m->dev_lock);
-		fprintf(m->trace, "%.6f mmio %s %llx/%u\n", machine_now() - m->t0,
-			is_write ? "write" : "read", (unsigned long long)gpa, len);
-		pthread_mutex_unlock(&m->dev_lock);
-	}
+	if (f)
+		m->res->exits.mmio_pflash++;
+	if (m->trace)
+		fprintf(m->trace, "%.6f mmio %s %llx/%u %02x\n", machine_now() - m->t0,
+			is_write ? "write" : "read", (unsigned long long)gpa, len, data[0]);
+	pthread_mutex_unlock(&m->dev_lock);
 }
 
 static void machine_shutdown(void *mv)

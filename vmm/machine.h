@@ -13,6 +13,7 @@
 #include "vmm/mc146818.h"
 #include "vmm/ns16550.h"
 #include "vmm/pci.h"
+#include "vmm/pflash.h"
 #include "vmm/piix4_pm.h"
 #include "vmm/virtio_blk.h"
 #include "vmm/vmm.h"
@@ -47,6 +48,11 @@ struct machine {
 	unsigned n_disks;
 	uint8_t *firmware;
 	size_t firmware_bytes;
+	/* Generation 2: OVMF's two flash units, VARS (the NVRAM file) directly below CODE
+	 * (the firmware file), ending at 4 GiB. Their contents live across resets. */
+	bool uefi;
+	struct pflash vars, code;
+	uint64_t vars_gpa, code_gpa;
 	struct vmm_kvm kvm;
 	FILE *debugcon;
 	FILE *trace;

@@ -15,12 +15,20 @@
 
 #define DEFAULT_BIOS "/usr/share/seabios/bios-256k.bin"
 #define DEFAULT_OVMF "/usr/share/OVMF/OVMF_CODE_4M.fd"
+#define DEFAULT_OVMF_VARS "/usr/share/OVMF/OVMF_VARS_4M.fd"
+/* Firmware and NVRAM must stay above the TSS/identity map at 0xFEFFC000 (kvm.c). */
+#define FLASH_LOWEST_GPA 0xFF000000ull
 #define FIRMWARE_MAX_BYTES (16u << 20) /* what the TSS/identity-map placement allows */
 #define DEFAULT_MAX_RESETS 100
 
 const char *vmm_default_firmware(unsigned generation)
 {
 	return generation == 2 ? DEFAULT_OVMF : DEFAULT_BIOS;
+}
+
+const char *vmm_default_nvram_template(void)
+{
+	return DEFAULT_OVMF_VARS;
 }
 
 const char *vmm_exit_reason_name(enum vmm_exit_reason r)
@@ -37,9 +45,10 @@ const char *vmm_exit_reason_name(enum vmm_exit_reason r)
 }
 
 /* The BIOS must be a whole number of 64 KiB pieces (it is mapped to end at 4 GiB) and at
- * least the 128 KiB copied below 1 MiB. */
+ * least the 128 KiB copied below 1 MiB; OVMF's CODE a whole number of 4 KiB flash blocks. */
 static int load_firmware(struct machine *m, const char *path)
 {
+	unsigned unit = m->uefi ? PFLASH_BLOCK_BYTES : 0x10000;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return vdisk_fail(errno, "firmware %s: %s", path, strerror(errno));
@@ -47,9 +56,10 @@ static int load_firmware(struct machine *m, const char *path)
 	int r = 0;
 	if (fstat(fd, &sb) < 0)
 		r = vdisk_fail(errno, "firmware %s: %s", path, strerror(errno));
-	else if (sb.st_size < 0x20000 || sb.st_size > FIRMWARE_MAX_BYTES || sb.st_size % 0x10000)
-		r = vdisk_fail(EINVAL, "firmware %s: %lld bytes; expected a multiple of 64 KiB "
-			       "between 128 KiB and 16 MiB", path, (long long)sb.st_size);
+	else if (sb.st_size < 0x20000 || sb.st_size > FIRMWARE_MAX_BYTES || sb.st_size % unit)
+		r = vdisk_fail(EINVAL, "firmware %s: %lld bytes; expected a multiple of %u KiB "
+			       "between 128 KiB and 16 MiB", path, (long long)sb.st_size,
+			       unit / 1024);
 	if (r == 0 && !(m->firmware = malloc((size_t)sb.st_size)))
 		r = vdisk_fail(ENOMEM, "firmware %s: out of memory", path);
 	if (r == 0)
@@ -81,6 +91,28 @@ static int open_disks(struct machine *m)
 			return r;
 		m->disk_ro[m->n_disks++] = d->read_only;
 	}
+	return 0;
+}
+
+/* Generation 2: VARS is the VM's NVRAM file (locked, written through), CODE a read-only
+ * unit over the firmware; VARS sits directly below CODE, which ends at 4 GiB, as QEMU maps
+ * pflash units 1 and 0. Both need read-only memory slots. */
+static int open_uefi_flash(struct machine *m)
+{
+	const struct vmcfg *cfg = m->opts->cfg;
+	if (!m->kvm.readonly_mem)
+		return vdisk_fail(ENOTSUP, "KVM lacks KVM_CAP_READONLY_MEM, which OVMF's flash "
+				  "mapping needs");
+	int r = pflash_open(&m->vars, cfg->nvram_path);
+	if (r == 0)
+		r = pflash_new_mem(&m->code, m->firmware, (uint32_t)m->firmware_bytes, true);
+	if (r < 0)
+		return r;
+	m->code_gpa = VMM_4GIB - m->firmware_bytes;
+	m->vars_gpa = m->code_gpa - m->vars.bytes;
+	if (m->vars_gpa < FLASH_LOWEST_GPA)
+		return vdisk_fail(EINVAL, "firmware and NVRAM file: %zu + %u bytes; at most 16 MiB "
+				  "together", m->firmware_bytes, m->vars.bytes);
 	return 0;
 }
 
@@ -118,6 +150,8 @@ static int prepare(struct machine *m)
 		r = open_disks(m);
 	if (r == 0)
 		r = vmm_kvm_open(&m->kvm);
+	if (r == 0 && m->uefi)
+		r = open_uefi_flash(m);
 	if (r == 0)
 		r = machine_input_start(m);
 	return r;
@@ -125,10 +159,19 @@ static int prepare(struct machine *m)
 
 static int check_cfg(const struct vmcfg *cfg)
 {
-	if (cfg->generation != 1 || cfg->firmware != VMCFG_FW_BIOS)
-		return vdisk_fail(ENOTSUP, "generation %u (%s firmware) cannot boot yet: this VMM "
-				  "runs generation 1 with SeaBIOS", cfg->generation,
+	enum vmcfg_firmware want = cfg->generation == 2 ? VMCFG_FW_UEFI : VMCFG_FW_BIOS;
+	if ((cfg->generation != 1 && cfg->generation != 2) || cfg->firmware != want)
+		return vdisk_fail(EINVAL, "generation %u with %s firmware: expected generation 1 "
+				  "with BIOS or 2 with UEFI", cfg->generation,
 				  cfg->firmware == VMCFG_FW_BIOS ? "BIOS" : "UEFI");
+	if (cfg->generation == 2 && cfg->secure_boot)
+		return vdisk_fail(ENOTSUP, "Secure Boot is not supported yet: it needs OVMF's "
+				  "secboot build, which requires SMM and the Q35 machine, and this "
+				  "VMM emulates an i440FX PC without SMM (set firmware.secure_boot "
+				  "to false)");
+	if (cfg->generation == 2 && !cfg->nvram_path)
+		return vdisk_fail(EINVAL, "generation 2 needs an NVRAM file (firmware.nvram), a "
+				  "copy of %s", DEFAULT_OVMF_VARS);
 	if (cfg->cpus < 1 || cfg->cpus > VMCFG_MAX_CPUS)
 		return vdisk_fail(EINVAL, "%u vCPUs: expected 1..%d", cfg->cpus, VMCFG_MAX_CPUS);
 	if (cfg->memory_bytes < VMCFG_MIN_MEMORY_BYTES || cfg->memory_bytes % 4096)
@@ -219,9 +262,28 @@ static void run_boards(struct machine *m)
 	}
 }
 
+/* The NVRAM counters, and a write-through failure turned into the run's error: the
+ * guest's variables did not all reach the file. */
+static void close_flash(struct machine *m)
+{
+	struct vmm_result *res = m->res;
+	struct vmm_exit_stats *st = &res->exits;
+	st->nvram_programs = m->vars.stats.programs;
+	st->nvram_erases = m->vars.stats.erases;
+	st->nvram_syncs = m->vars.stats.syncs;
+	st->nvram_refused = m->vars.stats.refused + m->code.stats.refused;
+	int r = pflash_close(&m->vars);
+	pflash_close(&m->code);
+	if (r < 0 && res->reason != VMM_EXIT_ERROR) {
+		res->reason = VMM_EXIT_ERROR;
+		snprintf(res->error, sizeof(res->error), "%s", vdisk_errmsg());
+	}
+}
+
 static void release(struct machine *m)
 {
 	machine_input_stop(m);
+	close_flash(m);
 	vmm_kvm_close(&m->kvm);
 	for (unsigned i = 0; i < m->n_disks; i++)
 		(void)vdisk_close(m->disks[i]);
@@ -249,6 +311,8 @@ int vmm_run(const struct vmm_opts *opts, struct vmm_result *res)
 	m->opts = opts;
 	m->res = res;
 	m->kvm.kvm_fd = m->kvm.vm_fd = -1;
+	m->vars.fd = m->code.fd = -1;
+	m->uefi = opts->cfg->generation == 2;
 	pthread_mutex_init(&m->dev_lock, NULL);
 	pthread_mutex_init(&m->stop_lock, NULL);
 	pthread_condattr_t ca;

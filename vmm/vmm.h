@@ -110,6 +110,9 @@ struct vmm_exit_stats {
 	uint64_t io_serial, io_fw_cfg, io_pci_config, io_virtio, io_pm, io_rtc, io_debugcon,
 		io_unassigned, io_misc;
 	uint64_t virtio_reads, virtio_writes, virtio_flushes, virtio_errors;
+	/* generation 2: MMIO exits into the flash units, and what the firmware did to its
+	 * NVRAM (programmed bytes, erased blocks, fdatasyncs of the file, writes refused) */
+	uint64_t mmio_pflash, nvram_programs, nvram_erases, nvram_syncs, nvram_refused;
 };
 
 struct vmm_opts {
@@ -149,5 +152,8 @@ int vmm_run(const struct vmm_opts *opts, struct vmm_result *result);
 const char *vmm_exit_reason_name(enum vmm_exit_reason r); /* "matched", "timeout", ... */
 /* The firmware file a generation boots by default. */
 const char *vmm_default_firmware(unsigned generation);
+/* The empty UEFI variable store a new generation-2 NVRAM file is copied from (Debian's
+ * OVMF_VARS_4M.fd, the match of the default firmware). */
+const char *vmm_default_nvram_template(void);
 
 #endif
