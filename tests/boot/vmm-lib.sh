@@ -76,3 +76,23 @@ boot_fixture() {
 		"$work/$name-serial.log" || fail "$name: marker not in the serial log"
 	echo "$name: matched after $(json_field "$work/$name.json" time_to_match_s) s"
 }
+
+# boot_gen2 IMAGE NAME [verify options...]: generation 2 (OVMF): verify gen2-tiny's marker
+# with root=ok. The NVRAM file is $work/NAME_VARS.fd unless the options give --nvram.
+boot_gen2() {
+	img=$1
+	name=$2
+	shift 2
+	rc=0
+	"$GENSHIFT" verify --gen 2 --disk "$img" \
+		--expect "GENSHIFT-BOOT-OK firmware=uefi fixture=gen2-tiny root=ok" \
+		--timeout "$BOOT_TIMEOUT" --json --serial-log "$work/$name-serial.log" \
+		--accel "${VMM_ACCEL:-auto}" "$@" \
+		>"$work/$name.json" 2>"$work/$name-stderr.log" || rc=$?
+	cat "$work/$name.json"
+	[ "$rc" -eq 0 ] || fail "$name: verify exit $rc ($(tail -n 3 "$work/$name-stderr.log"))"
+	[ "$(json_field "$work/$name.json" matched)" = true ] || fail "$name: not matched"
+	grep -q 'GENSHIFT-BOOT-OK firmware=uefi fixture=gen2-tiny root=ok disk=vda1' \
+		"$work/$name-serial.log" || fail "$name: marker not in the serial log"
+	echo "$name: matched after $(json_field "$work/$name.json" time_to_match_s) s"
+}
