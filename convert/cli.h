@@ -19,6 +19,9 @@ int cmd_disk(int argc, char **argv);
 int cmd_boot(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_partition(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+int cmd_rollback(int argc, char **argv);
+int cmd_verify_both(int argc, char **argv); /* verify --both, convert/cmd-verify-both.c */
 int cmd_nvram(int argc, char **argv);
 int cmd_analyze(int argc, char **argv);
 
