@@ -225,6 +225,12 @@ static int analyze_disk(struct cv_run *run, struct vdisk *d)
 				  "to convert", run->src_disk);
 	if (r < 0)
 		return r;
+	if (run->o->differencing && run->plan->new_size_bytes > run->plan->old_size_bytes)
+		return vdisk_fail(ENOSPC, "%s: the GPT and the ESP need the disk to grow from %llu "
+				  "to %llu bytes, and a differencing child keeps its parent's size; "
+				  "convert without --differencing (a full copy may grow)",
+				  run->src_disk, (unsigned long long)run->plan->old_size_bytes,
+				  (unsigned long long)run->plan->new_size_bytes);
 	run->root = guess_root(run->before);
 	if (!run->root)
 		return vdisk_fail(ENOTSUP, "%s: no Linux partition (MBR type 0x83): genshift "
