@@ -167,6 +167,17 @@ fuzz: $(BUILD)/fuzz/fuzz_vmcfg
 $(BUILD)/fuzz/fuzz_vmcfg: tests/fuzz/fuzz_vmcfg.c vmm/vmcfg.c $(VHDX_SRCS)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -o $@ $^ $(LIBS_JSON)
+# bootfix/nvram.c's parser: the replay links libbootfix and the libraries below it.
+FUZZ_TARGETS += fuzz_nvram
+FUZZ_REPLAY_BINS += $(BUILD)/tests/fuzz_nvram-replay
+$(BUILD)/tests/fuzz_nvram-replay: $(BUILD)/tests/fuzz/fuzz_nvram.o $(BUILD)/tests/fuzz/replay-main.o $(LIBBOOTFIX) $(LIBPARTITION) $(LIBVHDX)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBBOOTFIX) $(LIBPARTITION) $(LIBVHDX) $(LIBS_BOOTFIX) $(LIBS_JSON)
+fuzz: $(BUILD)/fuzz/fuzz_nvram
+$(BUILD)/fuzz/fuzz_nvram: tests/fuzz/fuzz_nvram.c bootfix/nvram.c $(PARTITION_SRCS) $(VHDX_SRCS)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) $(CFLAGS_BOOTFIX) -o $@ $^ $(LIBS_BOOTFIX) $(LIBS_JSON)
 
 # ---- convert/ analyze and gen 1 -> gen 2 configuration translation (issue 7) ----
 TEST_TOOLS += translate_golden
