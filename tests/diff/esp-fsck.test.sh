@@ -5,7 +5,8 @@
 # back byte-identical under its long name; blkid -p sees TYPE=vfat with our serial and label;
 # file -s sees a FAT32 boot sector with our serial. Cases: 100 MiB, 2 GiB (raw, 512-byte
 # sectors), 260 MiB on a VHDX with 4096-byte logical sectors, 60 long names colliding in
-# 8.3; the bytes around the partition are unchanged.
+# 8.3, names of exactly 13 and 26 characters (no terminator in the last LFN entry), dots
+# and characters only long names may hold; the bytes around the partition are unchanged.
 set -eu
 : "${BUILD:=build}" "${TMPDIR:=/tmp}"
 TOOL=$BUILD/tests/esp_tool
@@ -34,6 +35,14 @@ EFI/Microsoft/Boot/en-US/bootmgr.efi.mui=$work/4k
 Long Name With Spaces.txt=$work/cfg
 empty=$work/empty
 x/exact4k.bin=$work/4k
+x/abcdefghijklm=$work/cfg
+x/abcdefghijklmnopqrstuvwxyz=$work/cfg
+x/.hidden=$work/cfg
+x/a.b.c.d=$work/cfg
+x/plus+comma,semi;[br]=$work/cfg
+x/readme.txt=$work/cfg
+y/ReadMe.TXT=$work/cfg
+y/README.txt2=$work/cfg
 EOF
 i=0
 while [ $i -lt 60 ]; do
@@ -76,7 +85,9 @@ judge() {
 	while IFS= read -r line; do
 		path=${line%%=*} host=${line#*=}
 		rm -f "$work/out"
-		mcopy -n -i "$fat" "::/$path" "$work/out" 2>"$work/mtools.err" ||
+		# mtools reads [ ] as a wildcard class: escape them.
+		mpath=$(printf '%s' "$path" | sed 's/[][]/\\&/g')
+		mcopy -n -i "$fat" "::/$mpath" "$work/out" 2>"$work/mtools.err" ||
 			fail "mcopy ::/$path: $(cat "$work/mtools.err")"
 		cmp -s "$work/out" "$host" || fail "mcopy ::/$path differs from $host"
 	done <"$specs"
