@@ -42,7 +42,7 @@ static uint8_t *buf_grow(struct acpi_buf *b, size_t n)
 
 static void buf_bytes(struct acpi_buf *b, const void *src, size_t n)
 {
-	uint8_t *p = buf_grow(b, n);
+	uint8_t *p = n ? buf_grow(b, n) : NULL; /* n 0: src may be an empty buffer's NULL */
 	if (p)
 		memcpy(p, src, n);
 }
