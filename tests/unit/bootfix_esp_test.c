@@ -576,6 +576,33 @@ static void test_reproducible(void **state)
 	free(img[1]);
 }
 
+/* label "": no volume-label entry, "NO NAME" in the BPB; lower case is stored upper case. */
+static void test_labels(void **state)
+{
+	(void)state;
+	struct disk k = disk_new("label.img", 512, 40 * MIB);
+	const struct esp_file f = { "x", CFG, 1 };
+	struct esp_opts o = { .volume_id = 1, .label = "" };
+	struct rd r;
+	struct rd_ent ents[4];
+	assert_int_equal(esp_format(k.d, k.first_lba, k.sectors, &o, &f, 1, NULL), 0);
+	rd_open(&r, &k);
+	rd_check_volume(&r, 512, 1, 1, "NO NAME    ");
+	assert_int_equal(rd_list(&r, r.root, ents, 4), 1);
+	assert_string_equal(ents[0].name, "x");
+	o.label = "my Esp 1";
+	assert_int_equal(esp_format(k.d, k.first_lba, k.sectors, &o, &f, 1, NULL), 0);
+	rd_open(&r, &k);
+	rd_check_volume(&r, 512, 1, 1, "MY ESP 1   ");
+	assert_int_equal(rd_list(&r, r.root, ents, 4), 2);
+	assert_memory_equal(ents[0].short_name, "MY ESP 1   ", 11);
+	o.label = " lead";
+	assert_int_equal(esp_format(k.d, k.first_lba, k.sectors, &o, &f, 1, NULL), -EINVAL);
+	o.label = "a.b";
+	assert_int_equal(esp_format(k.d, k.first_lba, k.sectors, &o, &f, 1, NULL), -EINVAL);
+	disk_free(&k);
+}
+
 /* ---- bootfix_linux_esp and the GRUB pieces ---- */
 
 static struct part_table *table_with_esp(struct disk *k, const char *type)
@@ -627,6 +654,17 @@ static void test_linux_esp(void **state)
 				   "0c8e6a52-61e1-4f0a-9d3e-67656e320001\n"));
 	assert_non_null(strstr(c1, "set prefix=($root)/boot/grub2\nsource $prefix/grub.cfg\n"));
 	free(ia), free(ib), free(c1), free(c2);
+	/* Same options, same bytes: grub-mkimage's output and our layout are reproducible. */
+	size_t used = (size_t)(rdr.rsvd + 2 * rdr.fatsz) * 512 + 2 * (a.size + 4096) + 64 * 1024;
+	uint8_t *first = malloc(used), *second = malloc(used);
+	assert_non_null(first);
+	assert_non_null(second);
+	assert_int_equal(vdisk_read(k.d, rdr.base, first, used), 0);
+	assert_int_equal(bootfix_linux_esp(k.d, t, 2, &o, NULL), 0);
+	assert_int_equal(vdisk_read(k.d, rdr.base, second, used), 0);
+	assert_memory_equal(first, second, used);
+	free(first);
+	free(second);
 	part_table_free(t);
 	disk_free(&k);
 }
@@ -717,6 +755,7 @@ int main(void)
 		cmocka_unit_test(test_bad_input),
 		cmocka_unit_test(test_short_names),
 		cmocka_unit_test(test_reproducible),
+		cmocka_unit_test(test_labels),
 		cmocka_unit_test(test_linux_esp),
 		cmocka_unit_test(test_linux_esp_refusals),
 		cmocka_unit_test(test_grub_mkimage_missing),
