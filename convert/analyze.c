@@ -804,26 +804,58 @@ static int load_config(struct gs_analysis *a)
 	return r;
 }
 
-/* A configuration is JSON: its first non-blank byte is '{'. No disk format starts so. */
+/* After the '{' of a JSON object: blanks, then '"' (a key) or '}'. */
+static bool object_opens(const char *buf, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\n' || buf[i] == '\r'))
+		i++;
+	return i < n && (buf[i] == '"' || buf[i] == '}');
+}
+
+/* A configuration is JSON text: its first non-blank byte is '{' opening an object, and its
+ * first 64 KiB hold no control byte but whitespace. No disk format starts so; a damaged image that happens to
+ * begin with '{' still has binary bytes after it, and is analyzed as an image. */
+#define CONFIG_SNIFF_BYTES 65536
+
+static bool is_text(const char *buf, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)buf[i];
+		if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f)
+			return false;
+	}
+	return true;
+}
+
 static int is_config(const char *path, bool *yes)
 {
-	char buf[64];
+	char *buf = malloc(CONFIG_SNIFF_BYTES);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = -1;
+	int r = 0;
 
-	if (fd < 0)
-		return vdisk_fail(errno, "%s: %s", path, strerror(errno));
-	ssize_t n = read(fd, buf, sizeof(buf));
-	close(fd);
-	if (n < 0)
-		return vdisk_fail(errno, "%s: %s", path, strerror(errno));
+	if (fd >= 0 && buf)
+		n = read(fd, buf, CONFIG_SNIFF_BYTES);
+	if (n < 0) {
+		r = vdisk_fail(buf ? errno : ENOMEM, "%s: %s", path,
+			       strerror(buf ? errno : ENOMEM));
+		goto out;
+	}
 	*yes = false;
 	for (ssize_t i = 0; i < n; i++) {
 		if (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\n' || buf[i] == '\r')
 			continue;
-		*yes = buf[i] == '{';
+		*yes = buf[i] == '{' && is_text(buf + i, (size_t)(n - i)) &&
+		       object_opens(buf + i + 1, (size_t)(n - i - 1));
 		break;
 	}
-	return 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return r;
 }
 
 static int analyze_all(struct gs_analysis *a, const struct gs_analyze_opts *o)
