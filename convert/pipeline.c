@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "convert/analyze.h"
 #include "convert/pipeline.h"
 
 #define PROBE_BYTES (1u << 20) /* every superblock libblkid knows lies in the first MiB */
@@ -165,20 +166,10 @@ static void add_warning(struct cv_run *run, const char *msg)
 		snprintf(run->warnings[run->n_warnings++], sizeof(run->warnings[0]), "%s", msg);
 }
 
-/* What only libguestfs can tell: refusals for guests our GRUB cannot boot, and the real
- * /boot file system and grub.cfg directory. */
-static int use_guest_facts(struct cv_run *run, const struct guest_info *gi)
+/* What only libguestfs can tell: the real /boot file system, grub.cfg's directory and the
+ * distribution (whether the guest is convertible at all, gs_analyze has judged). */
+static void use_guest_facts(struct cv_run *run, const struct guest_info *gi)
 {
-	if (gi->arch && strcmp(gi->arch, "x86_64"))
-		return vdisk_fail(ENOTSUP, "%s: the guest is %s; generation 2 boots x86_64 only",
-				  run->src_disk, gi->arch);
-	if (gi->bootloader != GUEST_BOOT_GRUB2)
-		return vdisk_fail(ENOTSUP, "%s: the guest boots without GRUB 2 (no grub.cfg found): "
-				  "no UEFI loader genshift can provide reads its configuration",
-				  run->src_disk);
-	if (gi->grub_bls)
-		return vdisk_fail(ENOTSUP, "%s: grub.cfg uses blscfg, which Debian's GRUB EFI "
-				  "image lacks (bootfix.md 4.1)", run->src_disk);
 	if (gi->boot_fs_uuid && gi->boot_fs_uuid[0])
 		snprintf(run->fs_uuid, sizeof(run->fs_uuid), "%s", gi->boot_fs_uuid);
 	if (gi->grub_cfg && gi->grub_cfg[0]) {
@@ -188,30 +179,52 @@ static int use_guest_facts(struct cv_run *run, const struct guest_info *gi)
 	}
 	if (gi->distro && gi->distro[0] && strcmp(gi->distro, "unknown"))
 		snprintf(run->distro, sizeof(run->distro), "%s", gi->distro);
+}
+
+/* gs_analyze (convert/analyze.c) is the judge: any blocker refuses the conversion with
+ * every blocker's code and message; warnings are carried into the report. With deep
+ * inspection, its guest facts are taken over (one libguestfs launch, not two). */
+static int judge(struct cv_run *run, struct gs_analysis *a)
+{
+	char msg[1024] = "";
+	size_t len = 0;
+
+	for (size_t i = 0; i < a->n_findings; i++) {
+		const struct gs_finding *f = &a->findings[i];
+		char line[512];
+		snprintf(line, sizeof(line), "%s: %.400s", f->code, f->message);
+		if (f->severity == GS_SEV_WARNING)
+			add_warning(run, line);
+		else if (len < sizeof(msg))
+			len += (size_t)snprintf(msg + len, sizeof(msg) - len, "%s%s", len ? "; " : "",
+						line);
+	}
+	if (!gs_analysis_convertible(a))
+		return vdisk_fail(ENOTSUP, "%s: not convertible: %s", run->o->src, msg);
 	return 0;
 }
 
-static const char *qemu_format(enum vdisk_format f)
+static int analyze_source(struct cv_run *run)
 {
-	return f == VDISK_FORMAT_VHD ? "vpc" : f == VDISK_FORMAT_VHDX ? "vhdx" : "raw";
-}
+	struct gs_analyze_opts ao = { .deep = !run->o->no_guest,
+				      .allow_grow = run->o->plan.allow_grow,
+				      .esp_bytes = run->o->plan.esp_bytes };
+	struct gs_analysis *a;
+	int r = gs_analyze(run->o->src, &ao, &a);
 
-/* Deep inspection when asked for; a build whose libguestfs part has not landed (-ENOSYS)
- * falls back to the structural facts, and says so. */
-static int inspect_guest(struct cv_run *run)
-{
-	char msg[512];
-
-	if (run->o->no_guest)
-		return 0;
-	int r = guest_inspect(run->src_disk, qemu_format(run->src_format), &run->guest);
-	if (r == -ENOSYS) {
-		snprintf(msg, sizeof(msg), "deep inspection unavailable (%.300s): structural analysis "
-			 "only, guest files not edited", vdisk_errmsg());
-		add_warning(run, msg);
-		return 0;
+	if (r < 0)
+		return r;
+	r = judge(run, a);
+	if (r == 0 && a->boot_disk >= 0) {
+		struct gs_disk *d = &a->disks[a->boot_disk];
+		run->guest = d->guest; /* taken over: freed with the run */
+		d->guest = NULL;
+		run->root_number = d->boot_part ? d->boot_part : d->root_part;
+		if (d->deep_error)
+			add_warning(run, d->deep_error);
 	}
-	return r < 0 ? r : use_guest_facts(run, run->guest);
+	gs_analysis_free(a);
+	return r;
 }
 
 static int analyze_disk(struct cv_run *run, struct vdisk *d)
@@ -231,7 +244,11 @@ static int analyze_disk(struct cv_run *run, struct vdisk *d)
 				  "convert without --differencing (a full copy may grow)",
 				  run->src_disk, (unsigned long long)run->plan->old_size_bytes,
 				  (unsigned long long)run->plan->new_size_bytes);
-	run->root = guess_root(run->before);
+	for (size_t i = 0; i < run->before->n_entries && run->root_number; i++)
+		if (run->before->entries[i].number == run->root_number)
+			run->root = &run->before->entries[i];
+	if (!run->root)
+		run->root = guess_root(run->before);
 	if (!run->root)
 		return vdisk_fail(ENOTSUP, "%s: no Linux partition (MBR type 0x83): genshift "
 				  "converts Linux guests", run->src_disk);
@@ -248,7 +265,8 @@ int cv_prepare(struct cv_run *run, const struct cv_opts *o)
 	run->lock_fd = -1;
 	snprintf(run->distro, sizeof(run->distro), "debian");
 	snprintf(run->grub_dir, sizeof(run->grub_dir), "/boot/grub");
-	if ((r = load_source(run)) < 0 || (r = pick_name(run)) < 0)
+	if ((r = load_source(run)) < 0 || (r = pick_name(run)) < 0 ||
+	    (r = analyze_source(run)) < 0)
 		return r;
 	r = vdisk_open(run->src_disk, 0, &d);
 	if (r < 0)
@@ -262,8 +280,8 @@ int cv_prepare(struct cv_run *run, const struct cv_opts *o)
 	if (r == 0)
 		r = analyze_disk(run, d);
 	vdisk_close(d);
-	if (r == 0)
-		r = inspect_guest(run);
+	if (r == 0 && run->guest)
+		use_guest_facts(run, run->guest); /* over the structural probe's UUID */
 	return r;
 }
 

@@ -55,7 +55,8 @@ struct cv_run {
 	uint64_t src_size_bytes;
 	struct part_table *before;
 	struct part_plan *plan;
-	const struct part_entry *root; /* the partition holding /boot/grub (structural guess) */
+	const struct part_entry *root; /* the partition holding /boot/grub */
+	uint32_t root_number;       /* that partition as gs_analyze saw it (0: unknown) */
 	char fs_uuid[64], fs_type[32], distro[64], grub_dir[64];
 	struct guest_info *guest;   /* NULL without deep inspection */
 	uint32_t esp_volume_id;

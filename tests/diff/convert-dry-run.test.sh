@@ -46,7 +46,7 @@ gen2=$(fixture gen2-tiny.raw)
 if "$GENSHIFT" convert "$gen2" --out "$work/out2" --no-guest >"$work/refuse.txt" 2>&1; then
 	fail "converting a generation 2 disk succeeded"
 fi
-grep -q 'already GPT with an EFI system partition' "$work/refuse.txt" ||
+grep -q 'not convertible: ALREADY_GEN2' "$work/refuse.txt" ||
 	fail "refusal message: $(cat "$work/refuse.txt")"
 [ -z "$(ls -A "$work/out2" 2>/dev/null)" ] || fail "a refused conversion wrote $(ls -A "$work/out2")"
 echo "convert-dry-run: plan printed, nothing written, source unchanged"

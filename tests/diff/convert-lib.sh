@@ -103,3 +103,26 @@ check_output() {
 	fi
 	check_vars "$1/$2_VARS.fd"
 }
+
+# qemu_uefi_boot DISK FMT VARS LABEL: QEMU (TCG, the i440FX "pc" machine our VMM models) +
+# OVMF with a copy of the conversion's NVRAM boots the disk; passes when OVMF starts our
+# Boot0001 (not a fallback entry) and the guest prints gen1-tiny's UEFI marker.
+qemu_uefi_boot() {
+	need qemu-system-x86_64
+	cp "$3" "$work/boot-vars.fd"
+	rm -f "$work/boot-serial.log"
+	rc=0
+	t0=$(date +%s)
+	timeout "${BOOT_TIMEOUT:-300}" qemu-system-x86_64 -accel tcg -m 512 -nodefaults \
+		-display none -no-reboot -serial "file:$work/boot-serial.log" -machine pc \
+		-drive if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd \
+		-drive "if=pflash,format=raw,unit=1,file=$work/boot-vars.fd" \
+		-drive "file=$1,format=$2,if=virtio,snapshot=on" >"$work/qemu.log" 2>&1 || rc=$?
+	tr -d '\r' <"$work/boot-serial.log" >"$work/boot-serial.txt" 2>/dev/null || true
+	[ "$rc" = 0 ] || fail "$4: QEMU exit $rc after $(($(date +%s) - t0)) s: $(tail -n 3 "$work/boot-serial.txt")"
+	grep -aq 'BdsDxe: starting Boot0001 "debian" from HD(2,GPT,.*/\\EFI\\debian\\grubx64.efi' \
+		"$work/boot-serial.txt" || fail "$4: OVMF did not start Boot0001: $(grep -a BdsDxe "$work/boot-serial.txt")"
+	grep -aq '^GENSHIFT-BOOT-OK firmware=uefi fixture=gen1-tiny root=ok' "$work/boot-serial.txt" ||
+		fail "$4: no UEFI marker: $(tail -n 3 "$work/boot-serial.txt")"
+	echo "$4: QEMU + OVMF booted Boot0001 to the marker in $(($(date +%s) - t0)) s"
+}
