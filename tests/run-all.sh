@@ -3,7 +3,8 @@
 # Called by `make check` with BUILD, UNIT_BINS and FUZZ_TARGETS set. Runs, in order:
 #   1. cmocka unit tests ($BUILD/tests/<name>), their own summaries shown;
 #   2. fuzz corpus replays ($BUILD/tests/fuzz_<x>-replay over tests/fuzz/corpus/<x>/);
-#   3. shell-level tests: tests/diff/*.test.sh, then tests/boot/*.test.sh.
+#   3. shell-level tests: tests/diff/*.test.sh, then tests/boot/*.test.sh (TEST_DIRS="DIR..."
+#      names other directories instead: `make check-slow` runs tests/slow).
 # Each test's output goes to $BUILD/test-logs/<name>.log; a failing test's log tail is shown.
 # A test that cannot run (missing tool, missing sample) fails: nothing is skipped silently.
 # TESTS=pattern runs only tests whose name contains pattern.
@@ -58,7 +59,8 @@ for t in ${FUZZ_TARGETS:-}; do
 	run "fuzz-replay/$short" "$BUILD/tests/$t-replay" "$corpus"
 done
 
-for script in tests/diff/*.test.sh tests/boot/*.test.sh; do
+# Unquoted on purpose: each word of TEST_DIRS becomes a DIR/*.test.sh pattern, expanded here.
+for script in $(printf '%s/*.test.sh ' ${TEST_DIRS:-tests/diff tests/boot}); do
 	[ -e "$script" ] || continue
 	name=$(basename "$(dirname "$script")")/$(basename "$script" .test.sh)
 	run "$name" "$script"
