@@ -3,7 +3,8 @@
  * every table reached only through the patched pointers and checked against the ACPI 6.4
  * layouts written out here independently (offsets as in the spec, not from acpi.c): RSDP
  * checksums, RSDT/XSDT entries, FADT -> DSDT/FACS and its PM blocks, MADT entries per CPU,
- * the DSDT's top-level AML framing; and out-of-range machines refused with -EINVAL. */
+ * the DSDT's top-level AML framing, _PRT = the GSIs pci_piix3_route() asserts; and
+ * out-of-range machines refused with -EINVAL. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +16,7 @@
 #include <cmocka.h>
 
 #include "vmm/acpi.h"
+#include "vmm/pci.h"
 
 #define CMD_BYTES 128
 #define FSEG_ADDR 0x000F0010u /* deliberately unaligned: ALLOCATE must round up */
@@ -306,6 +308,66 @@ static void test_dsdt_framing(void **state)
 	check_dsdt(200); /* > 4 KiB of processor devices: 3-byte scope length */
 }
 
+/* An AML integer (20.2.3) at *p: ZeroOp, OneOp, Byte/Word/DWordConst; advances *p. */
+static uint32_t aml_integer(const uint8_t **p)
+{
+	const uint8_t *q = *p;
+	switch (q[0]) {
+	case 0x00: *p += 1; return 0;
+	case 0x01: *p += 1; return 1;
+	case 0x0A: *p += 2; return q[1];
+	case 0x0B: *p += 3; return get_le16(q + 1);
+	case 0x0C: *p += 5; return get_le32(q + 1);
+	default: fail_msg("AML integer expected, opcode 0x%02x", q[0]);
+	}
+	return 0;
+}
+
+/* Every _PRT entry must name the GSI that virtio_blk.c will assert: what
+ * pci_piix3_route() reads from the PIIX3 once the firmware has programmed PIRQA-D as both
+ * SeaBIOS and OVMF do (10, 10, 11, 11). Slot 1's INTA is the SCI (IRQ 9). */
+static void test_prt_matches_piix3_routing(void **state)
+{
+	struct fw fw;
+	struct pci_func piix3;
+	struct pci_bus bus;
+	(void)state;
+	build_and_load(&fw, 1); /* virtio slots 2 and 3 */
+	pci_bus_init(&bus);
+	pci_piix3_init(&piix3);
+	assert_int_equal(pci_bus_add(&bus, &piix3), 0);
+	for (unsigned i = 0; i < 4; i++) /* config writes as the firmware does them */
+		pci_bus_cfg_write(&bus, 1, 0, 0x60 + i, 1, i < 2 ? 10 : 11);
+	uint8_t *d = table(&fw, get_le32(fadt(&fw) + 40), "DSDT");
+	const uint8_t *p = memmem(d, get_le32(d + 4), "\x08_PRT\x12", 6);
+	assert_non_null(p);
+	unsigned n, entries, seen = 0;
+	p += 6;
+	pkg_length(p, &n);
+	p += n;
+	entries = *p++;
+	assert_int_equal(entries, 3 * 4); /* slots 1, 2, 3, four pins each */
+	for (unsigned e = 0; e < entries; e++) {
+		assert_int_equal(*p++, 0x12); /* PackageOp */
+		pkg_length(p, &n);
+		p += n;
+		assert_int_equal(*p++, 4);
+		uint32_t addr = aml_integer(&p), pin = aml_integer(&p);
+		uint32_t source = aml_integer(&p), gsi = aml_integer(&p);
+		unsigned slot = addr >> 16;
+		assert_int_equal(addr & 0xFFFF, 0xFFFF);
+		assert_int_equal(source, 0);
+		assert_true(pin < 4);
+		if (slot == 1 && pin == 0)
+			assert_int_equal(gsi, 9);
+		else
+			assert_int_equal(gsi, pci_piix3_route(&piix3, slot, pin + 1));
+		seen |= 1u << (slot * 4 + pin);
+	}
+	assert_int_equal(seen, 0xFFFu << 4); /* every pin of slots 1-3, once */
+	acpi_blobs_free(&fw.b);
+}
+
 /* The raw blobs carry 0 in every checksum field the loader fills in, and pointers are
  * offsets: a firmware that ran nothing would see invalid tables, not wrong-but-valid ones. */
 static void test_raw_blobs(void **state)
@@ -400,6 +462,7 @@ int main(void)
 		cmocka_unit_test(test_fadt),
 		cmocka_unit_test(test_madt),
 		cmocka_unit_test(test_dsdt_framing),
+		cmocka_unit_test(test_prt_matches_piix3_routing),
 		cmocka_unit_test(test_raw_blobs),
 		cmocka_unit_test(test_bad_machines),
 		cmocka_unit_test(test_fw_cfg_files),
