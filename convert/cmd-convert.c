@@ -10,6 +10,7 @@
 
 #include "convert/cli.h"
 #include "convert/pipeline.h"
+#include "convert/translate.h"
 
 static const char convert_usage[] =
 	"usage: genshift convert SRC --out DIR [OPTIONS]\n"
@@ -134,64 +135,25 @@ static int parse_convert_args(int argc, char **argv, struct cv_opts *o)
 
 /* ---- the generation 2 configuration ---- */
 
-static int set_str(char **field, const char *value)
-{
-	free(*field);
-	*field = value ? strdup(value) : NULL;
-	return value && !*field ? -ENOMEM : 0;
-}
-
-/* Hyper-V generation 2 has no IDE: IDE disks move to SCSI controller 0, the converted
- * (boot) disk at location 0, the others after it in their order. (Our VMM offers every
- * disk as virtio-blk whatever the bus; virtio disks stay virtio.) */
-static void ide_to_scsi(struct vmcfg *g, unsigned boot)
-{
-	unsigned loc = 1;
-
-	for (unsigned i = 0; i < g->n_disks; i++) {
-		if (g->disks[i].bus != VMCFG_BUS_IDE)
-			continue;
-		g->disks[i].bus = VMCFG_BUS_SCSI;
-		g->disks[i].controller = 0;
-		g->disks[i].location = i == boot ? 0 : loc++;
-	}
-}
-
-static int make_gen2(struct cv_run *run, struct vmcfg *g)
-{
-	char buf[300];
-	int r = 0;
-
-	g->generation = 2;
-	g->firmware = VMCFG_FW_UEFI;
-	g->secure_boot = false; /* our GRUB image is unsigned */
-	r |= set_str(&g->firmware_path, NULL);
-	r |= set_str(&g->secure_boot_template, NULL);
-	snprintf(buf, sizeof(buf), "%s_VARS.fd", run->name);
-	r |= set_str(&g->nvram_path, buf);
-	snprintf(buf, sizeof(buf), "%s.vhdx", run->name);
-	r |= set_str(&g->disks[run->boot_disk].path, run->o->in_place ? run->src_disk : buf);
-	if (g->serial_log) {
-		snprintf(buf, sizeof(buf), "%s.serial", run->name);
-		r |= set_str(&g->serial_log, buf);
-	}
-	if (!g->name)
-		r |= set_str(&g->name, run->name);
-	ide_to_scsi(g, run->boot_disk);
-	return r ? vdisk_fail(ENOMEM, "out of memory building the configuration") : 0;
-}
-
+/* gs_translate_gen2 (convert/translate.c) maps the settings; its warnings go into the
+ * report once (this runs for the dry-run picture and for the real file). */
 char *cv_gen2_json(struct cv_run *run)
 {
-	char *text = vmcfg_to_json(run->gen1);
+	char vars[300], disk[300];
+	struct gs_notes notes = { 0 };
 	struct vmcfg *g = NULL;
 
-	if (!text || vmcfg_parse(text, strlen(text), NULL, &g) < 0 || make_gen2(run, g) < 0) {
-		free(text);
-		vmcfg_free(g);
+	snprintf(vars, sizeof(vars), "%s_VARS.fd", run->name);
+	snprintf(disk, sizeof(disk), "%s.vhdx", run->name);
+	struct gs_translate_opts t = {
+		.nvram_path = vars, .boot_disk = (int)run->boot_disk,
+		.disk_path = run->o->in_place ? run->src_disk : disk,
+	};
+	if (gs_translate_gen2(run->gen1, &t, &g, &notes) < 0)
 		return NULL;
-	}
-	free(text);
+	for (size_t i = 0; i < notes.n && !run->gen2; i++)
+		cv_add_warning(run, notes.lines[i]);
+	gs_notes_free(&notes);
 	vmcfg_free(run->gen2);
 	run->gen2 = g;
 	return vmcfg_to_json(g);

@@ -160,7 +160,7 @@ static int probe_root_fs(struct vdisk *d, struct cv_run *run)
 	return r;
 }
 
-static void add_warning(struct cv_run *run, const char *msg)
+void cv_add_warning(struct cv_run *run, const char *msg)
 {
 	if (run->n_warnings < sizeof(run->warnings) / sizeof(run->warnings[0]))
 		snprintf(run->warnings[run->n_warnings++], sizeof(run->warnings[0]), "%s", msg);
@@ -194,7 +194,7 @@ static int judge(struct cv_run *run, struct gs_analysis *a)
 		char line[512];
 		snprintf(line, sizeof(line), "%s: %.400s", f->code, f->message);
 		if (f->severity == GS_SEV_WARNING)
-			add_warning(run, line);
+			cv_add_warning(run, line);
 		else if (len < sizeof(msg))
 			len += (size_t)snprintf(msg + len, sizeof(msg) - len, "%s%s", len ? "; " : "",
 						line);
@@ -221,7 +221,7 @@ static int analyze_source(struct cv_run *run)
 		d->guest = NULL;
 		run->root_number = d->boot_part ? d->boot_part : d->root_part;
 		if (d->deep_error)
-			add_warning(run, d->deep_error);
+			cv_add_warning(run, d->deep_error);
 	}
 	gs_analysis_free(a);
 	return r;

@@ -83,6 +83,9 @@ int cv_prepare(struct cv_run *run, const struct cv_opts *o);
 int cv_execute(struct cv_run *run);
 void cv_run_free(struct cv_run *run);
 
+/* A line for the report's warnings (at most 8 are kept). */
+void cv_add_warning(struct cv_run *run, const char *msg);
+
 /* The ESP of the planned GPT (plan->after, entry plan->esp_number). */
 const struct part_entry *cv_esp_entry(const struct cv_run *run);
 
