@@ -165,19 +165,20 @@ static bool esp_basis_name(const char *name, size_t len, uint8_t out[11])
 	return lossy;
 }
 
-/* Whether a short name is taken in directory dir: by a sibling's short name, or by a sibling's
- * long name that reads as the same 8.3 name (lookups match long and short names alike). */
+/* Whether a short name is taken in directory dir: by a sibling's short name, or reserved for
+ * a sibling not given one yet whose long name is that 8.3 name in other case (beside
+ * "longfi~1.txt", which will be LONGFI~1.TXT, "longfilename.txt" must become LONGFI~2.TXT). */
 static bool esp_short_taken(const struct esp_ctx *c, size_t dir, size_t self, const uint8_t sn[11])
 {
 	for (size_t i = 1; i < c->n_nodes; i++) {
 		const struct esp_node *n = &c->nodes[i];
-		uint8_t as83[11];
+		uint8_t basis[11];
 		if (i == self || n->parent != dir)
 			continue;
 		if (n->has_short && memcmp(n->short_name, sn, 11) == 0)
 			return true;
-		if (!esp_basis_name(n->name, n->name_len, as83) && memcmp(as83, sn, 11) == 0 &&
-		    n->needs_lfn)
+		if (!n->has_short && !esp_basis_name(n->name, n->name_len, basis) &&
+		    memcmp(basis, sn, 11) == 0)
 			return true;
 	}
 	return false;

@@ -97,6 +97,29 @@ static int grub_wait(pid_t pid, const char *msg)
 			  WIFSIGNALED(status) ? WTERMSIG(status) : 0, msg[0] ? msg : "(no message)");
 }
 
+/* Start argv[0] from PATH with stdin from /dev/null and stdout and stderr into out_fd. */
+static int grub_spawn(const char *const *argv, int out_fd, pid_t *pid)
+{
+	posix_spawn_file_actions_t fa;
+	int r = posix_spawn_file_actions_init(&fa);
+	if (r != 0)
+		return vdisk_fail(r, "cannot run %s: %s", argv[0], strerror(r));
+	r = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	if (r == 0)
+		r = posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
+	if (r == 0)
+		r = posix_spawn_file_actions_adddup2(&fa, out_fd, 2);
+	if (r == 0)
+		r = posix_spawnp(pid, argv[0], &fa, NULL, (char *const *)argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (r == ENOENT)
+		return vdisk_fail(ENOENT, "%s is not in PATH (install Debian's grub-common and "
+				  "grub-efi-amd64-bin)", argv[0]);
+	if (r != 0)
+		return vdisk_fail(r, "cannot run %s: %s", argv[0], strerror(r));
+	return 0;
+}
+
 /* grub-mkimage -O x86_64-efi -d LIB -p PREFIX -o OUT MODULES..., no shell; its stdout and
  * stderr become the error message. */
 static int grub_run_mkimage(const char *lib_dir, const char *prefix, const char *out_path)
@@ -105,24 +128,13 @@ static int grub_run_mkimage(const char *lib_dir, const char *prefix, const char 
 						   "-p", prefix, "-o", out_path };
 	memcpy(argv + 9, grub_efi_modules, sizeof(grub_efi_modules));
 	char msg[GRUB_STDERR_BYTES];
-	int pipefd[2], r;
+	int pipefd[2];
+	pid_t pid;
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
 		return vdisk_fail(errno, "grub-mkimage: pipe failed: %s", strerror(errno));
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
-	pid_t pid;
-	r = posix_spawnp(&pid, "grub-mkimage", &fa, NULL, (char *const *)argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
+	int r = grub_spawn(argv, pipefd[1], &pid);
 	close(pipefd[1]);
-	if (r == ENOENT)
-		r = vdisk_fail(ENOENT, "grub-mkimage is not in PATH (install Debian's grub-common and "
-			       "grub-efi-amd64-bin)");
-	else if (r != 0)
-		r = vdisk_fail(r, "cannot run grub-mkimage: %s", strerror(r));
-	else {
+	if (r == 0) {
 		grub_drain(pipefd[0], msg, sizeof(msg));
 		r = grub_wait(pid, msg);
 	}

@@ -1,6 +1,7 @@
 /* tests/unit/bootfix_esp_test.c - esp_format() and bootfix_linux_esp(): FAT32 volumes formatted
  * into raw and 4Kn VHDX disks made here, read back with the small FAT32 reader below (written
  * from fatgen103, sharing nothing with esp.c), with guard patterns around the partition. */
+#include <dirent.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -521,19 +523,22 @@ static void test_short_names(void **state)
 	const struct esp_file f[] = {
 		{ "BOOTX64.EFI", CFG, 1 }, { "grubx64.efi", CFG, 1 }, { "longfilename1.txt", CFG, 1 },
 		{ "longfilename2.txt", CFG, 1 }, { "two.dots.cfg", CFG, 1 }, { "debian", CFG, 1 },
+		/* the alias ~3 is left to the name that spells it */
+		{ "longfilename3.txt", CFG, 1 }, { "longfi~3.txt", CFG, 1 },
 	};
 	static const char *const want[] = { "BOOTX64 EFI", "GRUBX64 EFI", "LONGFI~1TXT",
-					    "LONGFI~2TXT", "TWODOT~1CFG", "DEBIAN     " };
-	static const bool lfn[] = { false, true, true, true, true, true };
-	assert_int_equal(esp_format(k.d, k.first_lba, k.sectors, NULL, f, 6, NULL), 0);
+					    "LONGFI~2TXT", "TWODOT~1CFG", "DEBIAN     ",
+					    "LONGFI~4TXT", "LONGFI~3TXT" };
+	static const bool lfn[] = { false, true, true, true, true, true, true, true };
+	assert_int_equal(esp_format(k.d, k.first_lba, k.sectors, NULL, f, 8, NULL), 0);
 	struct rd r;
 	rd_open(&r, &k);
 	struct rd_ent ents[16];
 	size_t n = rd_list(&r, r.root, ents, 16);
-	assert_int_equal(n, 7);
+	assert_int_equal(n, 9);
 	assert_int_equal(ents[0].attr, 0x08);
 	assert_memory_equal(ents[0].short_name, "ESP        ", 11);
-	for (size_t i = 0; i < 6; i++) {
+	for (size_t i = 0; i < 8; i++) {
 		assert_memory_equal(ents[i + 1].short_name, want[i], 11);
 		assert_int_equal(ents[i + 1].had_lfn, lfn[i]);
 		assert_string_equal(ents[i + 1].name, f[i].path);
@@ -685,6 +690,8 @@ static void test_linux_esp_refusals(void **state)
 		o.distro = bad[i];
 		if (bootfix_linux_esp(k.d, esp, 2, &o, NULL) != -EINVAL)
 			fail_msg("distro \"%s\" accepted", bad[i]);
+		if (strcasecmp(bad[i], "boot") == 0)
+			assert_non_null(strstr(vdisk_errmsg(), "removable-media"));
 	}
 	o.distro = "debian";
 	assert_int_equal(bootfix_linux_esp(k.d, linux_fs, 2, &o, NULL), -EINVAL);
@@ -727,6 +734,44 @@ static void test_grub_mkimage_missing(void **state)
 	assert_null(img);
 }
 
+/* grub-mkimage fails (empty module files): -EIO carrying its own message. */
+static void test_grub_mkimage_fails(void **state)
+{
+	(void)state;
+	char lib[300], path[400];
+	snprintf(lib, sizeof(lib), "%s/fakelib", dir);
+	assert_int_equal(mkdir(lib, 0700), 0);
+	for (size_t i = 0; i < 2 || grub_efi_modules[i - 2]; i++) {
+		if (i < 2)
+			snprintf(path, sizeof(path), "%s/%s", lib, i ? "moddep.lst" : "kernel.img");
+		else
+			snprintf(path, sizeof(path), "%s/%s.mod", lib, grub_efi_modules[i - 2]);
+		FILE *f = fopen(path, "w");
+		assert_non_null(f);
+		fclose(f);
+	}
+	uint8_t *img = NULL;
+	size_t n = 0;
+	char *old_tmp = getenv("TMPDIR") ? strdup(getenv("TMPDIR")) : NULL;
+	setenv("TMPDIR", dir, 1);
+	int r = grub_efi_image_new(lib, "", &img, &n);
+	if (old_tmp)
+		setenv("TMPDIR", old_tmp, 1);
+	else
+		unsetenv("TMPDIR");
+	free(old_tmp);
+	/* the temporary output file is gone */
+	DIR *dh = opendir(dir);
+	assert_non_null(dh);
+	for (struct dirent *de; (de = readdir(dh));)
+		assert_null(strstr(de->d_name, "genshift-grub-"));
+	closedir(dh);
+	if (r != -EIO || !strstr(vdisk_errmsg(), "grub-mkimage failed with exit status 1: "
+				 "grub-mkimage: error:"))
+		fail_msg("expected -EIO with grub-mkimage's message, got %d: %s", r, vdisk_errmsg());
+	assert_null(img);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -759,6 +804,7 @@ int main(void)
 		cmocka_unit_test(test_linux_esp),
 		cmocka_unit_test(test_linux_esp_refusals),
 		cmocka_unit_test(test_grub_mkimage_missing),
+		cmocka_unit_test(test_grub_mkimage_fails),
 	};
 	return cmocka_run_group_tests_name("bootfix_esp", tests, setup, teardown);
 }
