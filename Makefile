@@ -52,6 +52,7 @@ CONVERT_SRCS += convert/cmd-nvram.c
 # ---- vmm/: the KVM VMM (issue 5); the genshift binary links it ----
 VMM_SRCS := vmm/ns16550.c vmm/mc146818.c vmm/fw_cfg.c vmm/pci.c vmm/piix4_pm.c vmm/pflash.c \
 	vmm/virtio_blk.c vmm/kvm.c vmm/machine.c vmm/run.c vmm/sandbox.c vmm/vmcfg.c
+VMM_SRCS += vmm/acpi.c
 VMM_OBJS := $(VMM_SRCS:%.c=$(BUILD)/%.o)
 LIBVMM := $(BUILD)/libvmm.a
 

@@ -146,6 +146,13 @@ struct nvram_boot_target {
  * *number_out (may be NULL) receives the option number. On failure nv is unchanged. */
 int nvram_add_boot(struct nvram *nv, const struct nvram_boot_target *t, unsigned *number_out);
 
+/* Decode a load option (a Boot#### variable's data): its description as UTF-8 and its
+ * device path as libefivar prints it ("HD(2,GPT,...)/File(\EFI\debian\grubx64.efi)").
+ * The option is hostile input: -EINVAL with a message when it is malformed or desc_bytes
+ * is too small; path is truncated to path_bytes. */
+int nvram_boot_describe(const struct nvram_var *v, char *desc, size_t desc_bytes, char *path,
+			size_t path_bytes);
+
 /* ======================= guest_*: the guest's files, through libguestfs ======================= */
 
 enum guest_bootloader {

@@ -871,6 +871,56 @@ static const uint8_t *load_option_path(const struct nvram_var *v, size_t *path_b
 	return v->data + off;
 }
 
+/* Node by node (UEFI 2.10 §10.3.1): a known type, a length of at least 4 inside the list,
+ * up to an End Entire node that closes it exactly. libefivar's own efidp_is_valid() checks
+ * only the first node, so hostile paths must pass this before it formats them. */
+static bool device_path_is_sane(const uint8_t *p, size_t bytes)
+{
+	size_t off = 0;
+
+	while (off + 4 <= bytes) {
+		uint8_t type = p[off];
+		uint16_t len = get_le16(p + off + 2);
+		if (len < 4 || len > bytes - off || ((type < 1 || type > 5) && type != 0x7F))
+			return false;
+		if (type == 0x7F && p[off + 1] == 0xFF)
+			return off + len == bytes;
+		off += len;
+	}
+	return false;
+}
+
+/* Formatters read a node's fixed fields whatever its length says; zeros after the copy keep
+ * such reads inside our buffer. */
+#define DEVICE_PATH_SLACK 1024u
+
+int nvram_boot_describe(const struct nvram_var *v, char *desc, size_t desc_bytes, char *path,
+			size_t path_bytes)
+{
+	size_t dp_bytes = 0;
+	const uint8_t *dp = load_option_path(v, &dp_bytes);
+	int r = 0;
+
+	if (!dp)
+		return vdisk_fail(EINVAL, "nvram: %s: the %zu-byte load option has no NUL-terminated "
+				  "description or its FilePathListLength runs past the end", v->name,
+				  v->bytes);
+	if (ucs2_to_utf8(v->data + 6, (size_t)(dp - v->data - 6) / 2, desc, desc_bytes) < 0)
+		return vdisk_fail(EINVAL, "nvram: %s: description longer than %zu bytes", v->name,
+				  desc_bytes - 1);
+	if (!device_path_is_sane(dp, dp_bytes))
+		return vdisk_fail(EINVAL, "nvram: %s: malformed device path (%zu bytes)", v->name,
+				  dp_bytes);
+	uint8_t *copy = calloc(1, dp_bytes + DEVICE_PATH_SLACK);
+	if (!copy)
+		return vdisk_fail(ENOMEM, "nvram: out of memory");
+	memcpy(copy, dp, dp_bytes);
+	if (efidp_format_device_path(path, path_bytes, (const_efidp)copy, (ssize_t)dp_bytes) < 0)
+		r = vdisk_fail(EINVAL, "nvram: %s: libefivar cannot format its device path", v->name);
+	free(copy);
+	return r;
+}
+
 /* The Boot#### whose device path equals dp, else the lowest unused number from 1. */
 static int pick_boot_number(const struct nvram *nv, const uint8_t *dp, size_t dp_bytes)
 {

@@ -7,9 +7,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include <efivar/efivar.h>
-#include <efivar/efiboot.h>
-
 #include "bootfix/bootfix.h"
 #include "convert/cli.h"
 #include "include/byteorder.h"
@@ -107,32 +104,6 @@ static void guid_text(const uint8_t guid[16], char out[37])
 			*p = (char)(*p - 'A' + 'a');
 }
 
-/* Boot#### as text: "debian" HD(...)/File(...); fills desc and path, or returns -1 for a
- * malformed load option. */
-static int describe_boot(const struct nvram_var *v, char *desc, size_t desc_size, char *path,
-			 size_t path_size)
-{
-	uint8_t *copy = malloc(v->bytes ? v->bytes : 1);
-	int r = -1;
-
-	if (!copy)
-		return -1;
-	memcpy(copy, v->data, v->bytes);
-	efi_load_option *opt = (efi_load_option *)copy;
-	if (v->bytes < 6 || !efi_loadopt_is_valid(opt, v->bytes))
-		goto free_copy;
-	const unsigned char *d = efi_loadopt_desc(opt, (ssize_t)v->bytes);
-	snprintf(desc, desc_size, "%s", d ? (const char *)d : "");
-	uint16_t len = efi_loadopt_pathlen(opt, (ssize_t)v->bytes);
-	efidp dp = efi_loadopt_path(opt, (ssize_t)v->bytes);
-	if (!dp || efidp_format_device_path(path, path_size, dp, len) < 0)
-		goto free_copy;
-	r = 0;
-free_copy:
-	free(copy);
-	return r;
-}
-
 static int is_boot_entry(const struct nvram_var *v)
 {
 	return !memcmp(v->guid, nvram_global_guid, 16) && strlen(v->name) == 8 &&
@@ -162,7 +133,7 @@ static struct json_object *var_json(const struct nvram_var *v)
 	json_object_object_add(o, "attr", json_object_new_int64(v->attributes));
 	json_object_object_add(o, "data", json_object_new_string(hex ? hex : ""));
 	free(hex);
-	if (is_boot_entry(v) && describe_boot(v, desc, sizeof(desc), path, sizeof(path)) == 0) {
+	if (is_boot_entry(v) && nvram_boot_describe(v, desc, sizeof(desc), path, sizeof(path)) == 0) {
 		json_object_object_add(o, "description", json_object_new_string(desc));
 		json_object_object_add(o, "device_path", json_object_new_string(path));
 	}
@@ -176,10 +147,10 @@ static void print_var(const struct nvram_var *v)
 	guid_text(v->guid, g);
 	printf("  %-24s %s attr 0x%02x %6zu bytes", v->name, g, v->attributes, v->bytes);
 	if (is_boot_entry(v)) {
-		if (describe_boot(v, desc, sizeof(desc), path, sizeof(path)) == 0)
+		if (nvram_boot_describe(v, desc, sizeof(desc), path, sizeof(path)) == 0)
 			printf("  \"%s\" %s", desc, path);
 		else
-			printf("  (malformed load option)");
+			printf("  (%s)", vdisk_errmsg());
 	}
 	putchar('\n');
 }

@@ -2,7 +2,8 @@
  * (bootfix/nvram.c). The input is laid into a 2M-layout image (128 KiB of 0xFF): its first
  * 8 KiB at offset 0 (FV header, store header, variables), the next 4 KiB over the FTW
  * working block at 0xF000, so small inputs reach every check. A store that parses is then
- * changed (set, replace, delete, Boot#### + BootOrder, enough rewrites to compact), and
+ * decoded (every variable as a load option) and changed (delete, Boot#### + BootOrder,
+ * enough rewrites to compact), and
  * every image we produce must parse again: a failure there is a bug, not bad input. */
 #include <stdint.h>
 #include <stdio.h>
@@ -45,8 +46,12 @@ static void change(struct nvram *nv)
 		.part_guid = { 1, 2, 3 }, .loader = "/EFI/fuzz/grubx64.efi",
 	};
 
+	char desc[256], path[1024];
+
 	if (n > 0 && nvram_get(nv, vars[0].name, vars[0].guid) != &vars[0])
 		abort();  /* the first live variable must be the one nvram_get finds */
+	for (size_t i = 0; i < n; i++)  /* any data as a load option: hostile device paths */
+		nvram_boot_describe(&vars[i], desc, sizeof(desc), path, sizeof(path));
 	if (n > 0 && nvram_delete(nv, vars[n - 1].name, vars[n - 1].guid) == 0)
 		must_reparse(nv, "delete");
 	if (nvram_add_boot(nv, &t, NULL) == 0)

@@ -715,6 +715,51 @@ static void test_boot_failure_is_atomic(void **state)
 	free(b);
 }
 
+static void describe(const uint8_t *data, size_t bytes, int want, const char *want_path)
+{
+	struct nvram_var v = { .name = "Boot0009", .data = data, .bytes = bytes };
+	char desc[64], path[256];
+
+	int r = nvram_boot_describe(&v, desc, sizeof(desc), path, sizeof(path));
+	assert_int_equal(r, want);
+	if (want == 0)
+		assert_string_equal(path, want_path);
+}
+
+static void test_boot_describe(void **state)
+{
+	(void)state;
+	uint8_t *b = store_new(SZ_2M);
+	struct nvram *nv;
+	char desc[64], path[256];
+
+	assert_int_equal(parse(b, SZ_2M, &nv), 0);
+	assert_int_equal(nvram_add_boot(nv, &target, NULL), 0);
+	const struct nvram_var *v = nvram_get(nv, "Boot0001", global_guid);
+	assert_int_equal(nvram_boot_describe(v, desc, sizeof(desc), path, sizeof(path)), 0);
+	assert_string_equal(desc, "debian");
+	assert_string_equal(path, "HD(2,GPT,24cfd1bf-b291-44af-a8cc-66c865c39793,0x30800,0x20000)"
+			    "/File(\\EFI\\debian\\grubx64.efi)");
+	assert_int_equal(nvram_boot_describe(v, desc, 4, path, sizeof(path)), -EINVAL);
+	nvram_free(nv);
+	free(b);
+
+	/* attrs, FilePathListLength, "A\0", then the path. */
+	const uint8_t end_only[] = { 1, 0, 0, 0, 4, 0, 'A', 0, 0, 0, 0x7F, 0xFF, 4, 0 };
+	describe(end_only, sizeof(end_only), 0, "");
+	const uint8_t no_nul[] = { 1, 0, 0, 0, 4, 0, 'A', 0, 'B', 0 };
+	describe(no_nul, sizeof(no_nul), -EINVAL, NULL);
+	const uint8_t len_past_end[] = { 1, 0, 0, 0, 8, 0, 'A', 0, 0, 0, 0x7F, 0xFF, 4, 0 };
+	describe(len_past_end, sizeof(len_past_end), -EINVAL, NULL);
+	const uint8_t zero_node[] = { 1, 0, 0, 0, 8, 0, 0, 0, 4, 4, 0, 0, 0x7F, 0xFF, 4, 0 };
+	describe(zero_node, sizeof(zero_node), -EINVAL, NULL);
+	const uint8_t no_end[] = { 1, 0, 0, 0, 4, 0, 0, 0, 4, 4, 4, 0 };
+	describe(no_end, sizeof(no_end), -EINVAL, NULL);
+	const uint8_t bad_type[] = { 1, 0, 0, 0, 8, 0, 0, 0, 9, 1, 4, 0, 0x7F, 0xFF, 4, 0 };
+	describe(bad_type, sizeof(bad_type), -EINVAL, NULL);
+	describe(end_only, 5, -EINVAL, NULL);
+}
+
 /* ---------------- files ---------------- */
 
 static void test_save_and_open(void **state)
@@ -793,6 +838,7 @@ int main(void)
 		cmocka_unit_test(test_boot_reuse_and_order),
 		cmocka_unit_test(test_boot_bad_target),
 		cmocka_unit_test(test_boot_failure_is_atomic),
+		cmocka_unit_test(test_boot_describe),
 		cmocka_unit_test(test_save_and_open),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
