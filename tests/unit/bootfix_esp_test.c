@@ -626,10 +626,9 @@ static struct part_table *table_with_esp(struct disk *k, const char *type)
 	return t;
 }
 
-static void test_linux_esp(void **state)
+static void linux_esp_on(uint32_t ss, uint64_t part_bytes)
 {
-	(void)state;
-	struct disk k = disk_new("linux.img", 512, 100 * MIB);
+	struct disk k = disk_new("linux.img", ss, part_bytes);
 	struct part_table *t = table_with_esp(&k, "C12A7328-F81F-11D2-BA4B-00A0C93EC93B");
 	const struct bootfix_linux_opts o = { .distro = "debian", .esp_volume_id = 0x47454E32,
 		.boot_fs_uuid = "0c8e6a52-61e1-4f0a-9d3e-67656e320001", .grub_dir = "/boot/grub2" };
@@ -641,7 +640,7 @@ static void test_linux_esp(void **state)
 	guards_intact(&k);
 	struct rd rdr;
 	rd_open(&rdr, &k);
-	rd_check_volume(&rdr, 512, 1, id, "ESP        ");
+	rd_check_volume(&rdr, ss, 1, id, "ESP        ");
 	struct rd_ent a = rd_find(&rdr, "EFI/BOOT/BOOTX64.EFI", NULL);
 	struct rd_ent b = rd_find(&rdr, "EFI/debian/grubx64.efi", NULL);
 	assert_int_equal(a.size, b.size);
@@ -660,7 +659,7 @@ static void test_linux_esp(void **state)
 	assert_non_null(strstr(c1, "set prefix=($root)/boot/grub2\nsource $prefix/grub.cfg\n"));
 	free(ia), free(ib), free(c1), free(c2);
 	/* Same options, same bytes: grub-mkimage's output and our layout are reproducible. */
-	size_t used = (size_t)(rdr.rsvd + 2 * rdr.fatsz) * 512 + 2 * (a.size + 4096) + 64 * 1024;
+	size_t used = (size_t)(rdr.rsvd + 2 * rdr.fatsz) * ss + 2 * (a.size + 4096) + 64 * 1024;
 	uint8_t *first = malloc(used), *second = malloc(used);
 	assert_non_null(first);
 	assert_non_null(second);
@@ -672,6 +671,18 @@ static void test_linux_esp(void **state)
 	free(second);
 	part_table_free(t);
 	disk_free(&k);
+}
+
+static void test_linux_esp(void **state)
+{
+	(void)state;
+	linux_esp_on(512, 100 * MIB);
+}
+
+static void test_linux_esp_4kn(void **state)
+{
+	(void)state;
+	linux_esp_on(4096, 260 * MIB);
 }
 
 /* Refusals: a distro that is not one safe name, a partition that is not an ESP or absent;
@@ -802,6 +813,7 @@ int main(void)
 		cmocka_unit_test(test_reproducible),
 		cmocka_unit_test(test_labels),
 		cmocka_unit_test(test_linux_esp),
+		cmocka_unit_test(test_linux_esp_4kn),
 		cmocka_unit_test(test_linux_esp_refusals),
 		cmocka_unit_test(test_grub_mkimage_missing),
 		cmocka_unit_test(test_grub_mkimage_fails),
