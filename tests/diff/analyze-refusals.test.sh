@@ -135,6 +135,27 @@ truncate -s 4M past-end.raw
 check corrupt-table 3 "  BLOCKER UNREADABLE_DISK (disk 0): the partition table is corrupt: MBR partition 1 (LBA 2048..16383) ends past the disk end (last LBA 8191)" \
 	past-end.raw
 
+# A 4Kn VHDX (MBR in 4096-byte sectors): blkid reads through it, and the FAT32 minimum
+# for 4096-byte sectors applies.
+truncate -s 64M k4.raw
+python3 - k4.raw <<'EOF'
+import struct, sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(440); f.write(struct.pack("<I", 0x4b4e3431))
+    f.seek(446); f.write(struct.pack("<B3sB3sII", 0x80, b"\xfe\xff\xff", 0x83, b"\xfe\xff\xff", 256, 16128))
+    f.seek(510); f.write(b"\x55\xaa")
+EOF
+mkfs.ext4 -q -F -b 4096 -U 0c8e6a52-61e1-4f0a-9d3e-34b4e3431001 k4.ext4 16M >/dev/null &&
+	dd if=k4.ext4 of=k4.raw bs=4096 seek=256 conv=notrunc,sparse status=none
+"$GENSHIFT" disk convert k4.raw k4.vhdx --format vhdx --logical-sector 4096 >/dev/null ||
+	bad "4kn: disk convert failed"
+check 4kn 0 "       1          256        16383   63.0 MiB  Linux filesystem       ext4         UUID=0c8e6a52-61e1-4f0a-9d3e-34b4e3431001 PARTUUID=4b4e3431-01" \
+	k4.vhdx
+grep -Fxq "    plan: MBR -> GPT in place; ESP = partition 2, LBA 16384..82943 (260.0 MiB, new); the disk grows by 261.0 MiB" 4kn.out ||
+	bad "4kn: plan line missing"
+check 4kn-esp-too-small 3 "  BLOCKER ESP_TOO_SMALL (disk 0): an EFI system partition of 100 MiB is below the FAT32 minimum of 260 MiB for 4096-byte sectors" \
+	--esp-size 100MiB k4.vhdx
+
 # ---- the image is in use: our flock, and QEMU's OFD byte-range locks ----
 cp --sparse=always "$fx/gen1-tiny.raw" busy.raw
 # sh execs sleep under the same pid, so killing it releases the lock flock(1) passed on.
