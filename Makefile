@@ -69,8 +69,9 @@ CFLAGS_JSON := $(shell pkg-config --cflags json-c 2>/dev/null)
 
 # ---- bootfix/: ESP, GRUB EFI loader, NVRAM, guest edits (issue 7); genshift links it ----
 # Sources are added by their owners as they land: esp.c grub.c nvram.c guest.c.
-BOOTFIX_SRCS := bootfix/stubs.c
+BOOTFIX_SRCS :=
 BOOTFIX_SRCS += bootfix/nvram.c
+BOOTFIX_SRCS += bootfix/guest.c bootfix/guest-edit.c
 BOOTFIX_OBJS = $(BOOTFIX_SRCS:%.c=$(BUILD)/%.o)
 LIBBOOTFIX := $(BUILD)/libbootfix.a
 LIBS_BOOTFIX := $(shell pkg-config --libs efiboot efivar libguestfs blkid 2>/dev/null || echo -lefiboot -lefivar -lguestfs -lblkid)
@@ -83,6 +84,7 @@ $(LIBBOOTFIX): $(BOOTFIX_OBJS)
 # Unit tests of bootfix (tests/unit/bootfix_*_test.c) link it with everything below it.
 BOOTFIX_UNIT_TESTS :=
 BOOTFIX_UNIT_TESTS += bootfix_nvram_test
+BOOTFIX_UNIT_TESTS += bootfix_guest_test
 BOOTFIX_UNIT_BINS = $(BOOTFIX_UNIT_TESTS:%=$(BUILD)/tests/%)
 $(BUILD)/tests/bootfix_%: $(BUILD)/tests/unit/bootfix_%.o $(LIBBOOTFIX) $(LIBPARTITION) $(LIBVHDX)
 	@mkdir -p $(dir $@)
@@ -187,6 +189,14 @@ $(BUILD)/tests/translate_golden: $(BUILD)/tests/tools/translate_golden.o $(BUILD
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBVMM) $(LIBVHDX) $(LIBS_JSON) -lpthread
+
+# tests/tools/guest_tool (tests/diff/guest-*) runs libguestfs inspection and edits: it links libbootfix.
+TEST_TOOLS += guest_tool
+TEST_TOOL_BINS += $(BUILD)/tests/guest_tool
+$(BUILD)/tests/guest_tool: $(BUILD)/tests/tools/guest_tool.o $(LIBBOOTFIX) $(LIBPARTITION) $(LIBVHDX)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIBBOOTFIX) $(LIBPARTITION) $(LIBVHDX) $(LIBS_BOOTFIX) $(LIBS_JSON)
 
 # ---- fixtures and nested-KVM harness (issue 3) ----
 #   make fixtures    guest disks from Debian packages into $(BUILD)/fixtures (cached by recipe hash)

@@ -173,11 +173,11 @@ struct guest_info {
 	char *distro;          /* "debian", "rhel", "ubuntu", ... ("unknown") */
 	char *product_name;
 	int major, minor;
-	char *arch;            /* "x86_64", "i386", ... */
+	char *arch;            /* "x86_64", "i386", ... from the guest's binaries ("unknown") */
 	uint32_t root_part;    /* partition number of the root file system (0: not a partition,
-				* e.g. LVM) */
+				* e.g. LVM, md, or no root found) */
 	uint32_t boot_part;    /* partition holding /boot (== root_part when not separate) */
-	char *root_fs_uuid, *boot_fs_uuid;
+	char *root_fs_uuid, *boot_fs_uuid;  /* NULL when unknown */
 	bool root_encrypted, root_on_lvm;
 	enum guest_bootloader bootloader;
 	char *grub_cfg;        /* path inside the boot file system: "/boot/grub/grub.cfg" */
@@ -186,10 +186,24 @@ struct guest_info {
 	bool has_grub_efi;     /* the guest has grub-efi modules (grub-install --target=x86_64-efi) */
 	size_t n_fstab;
 	struct guest_fstab_entry *fstab;
+	/* Added by guest.c: the bootloader configuration found, as a path in the guest's
+	 * mounted tree ("/boot/grub/grub.cfg", "/boot/syslinux.cfg"); NULL with
+	 * GUEST_BOOT_UNKNOWN. */
+	char *loader_cfg;
 };
 
 /* Inspect the guest on disk_path (any format qemu reads; format "raw", "vpc" or "vhdx", NULL
- * = probe) read-only. */
+ * = probe) read-only, in one libguestfs appliance launch (~15 s under TCG).
+ *
+ * The root is libguestfs's first inspection root (inspect_os); its file systems are mounted
+ * read-only as its fstab says. When inspection recognises no OS, the first file system
+ * holding /etc/fstab is taken as the root and os_type, distro, product_name and arch are
+ * "unknown", major/minor 0; fstab and bootloader facts are still filled. When no root is
+ * found at all, the call still succeeds: os_type "unknown", root_part 0, no fstab, and
+ * root_encrypted is true if the disk holds a LUKS volume (the root is presumably inside:
+ * genshift never asks for keys). Bootloader: grub.cfg (/boot/grub, /boot/grub2, or /grub on
+ * a separate /boot) wins over menu.lst/grub.conf, which wins over syslinux/extlinux configs.
+ * Fails only when the appliance cannot run or a file read is bad (oversized, NUL bytes). */
 int guest_inspect(const char *disk_path, const char *format, struct guest_info **out);
 void guest_info_free(struct guest_info *gi);
 
@@ -199,6 +213,9 @@ struct guest_fix_opts {
 	size_t n_partuuids;
 	const char *const *partuuid_old, *const *partuuid_new;
 	bool run_guest_grub;       /* --guest-grub: grub-install --target=x86_64-efi in the guest */
+	/* Added by guest.c: grub-install's --bootloader-id (\EFI\<id>\), the same directory
+	 * bootfix_linux_esp and the Boot#### entry use; NULL = the inspected distro. */
+	const char *efi_distro;
 };
 
 struct guest_fix_report {
@@ -206,9 +223,22 @@ struct guest_fix_report {
 	char **changes;            /* one line per edit: "/etc/fstab: /dev/sda1 -> UUID=..." */
 };
 
-/* Edit the converted guest on disk_path (opened read-write through libguestfs): fstab gets
- * the ESP, /dev/sdX, /dev/hdX and /dev/vdX references the new bus would break become UUIDs,
- * changed PARTUUIDs are rewritten, in fstab and in the kernel command lines of grub.cfg. */
+/* Edit the converted guest on disk_path (opened read-write through libguestfs, one appliance
+ * launch), its file systems mounted as its fstab says:
+ * - /etc/fstab: a spec /dev/{sd,hd,vd,xvd}aN becomes UUID=<UUID of the file system or swap
+ *   on partition N> (the conversion keeps partition numbers; other disks' names and
+ *   partitions without a UUID stay); PARTUUID=<old> and /dev/disk/by-partuuid/<old> get the
+ *   new PARTUUID from o; unless some entry mounts /boot/efi, a line
+ *   "UUID=XXXX-XXXX /boot/efi vfat umask=0077,nofail 0 1" is appended (esp_volume_id != 0).
+ * - root= and resume= parameters with such values in /boot/grub/grub.cfg,
+ *   /boot/grub2/grub.cfg and /etc/default/grub are rewritten the same way.
+ * - run_guest_grub: the guest's grub-install --target=x86_64-efi --efi-directory=/boot/efi
+ *   --bootloader-id=<id> --no-nvram, with the ESP (found by its serial) mounted at /boot/efi;
+ *   -ENOTSUP with a message when the guest has no /usr/lib/grub/x86_64-efi modules.
+ * Each edited file is replaced by rename, its original kept as <file>.genshift-bak (an
+ * existing backup is kept: it is the older original); symbolic links are not followed.
+ * -ENOENT when no root file system is found, -ENOTSUP for a non-Linux OS. A failed
+ * unmount/shutdown (where writes reach the disk) is -EIO. *out lists one line per change. */
 int guest_fix_linux(const char *disk_path, const char *format, const struct guest_fix_opts *o,
 		    struct guest_fix_report **out);
 void guest_fix_report_free(struct guest_fix_report *r);

@@ -13,6 +13,14 @@ ovmf seabios busybox-static cpio zstd xz-utils
 grub-pc-bin grub-efi-amd64-bin grub-common mtools dosfstools e2fsprogs
 syslinux syslinux-common extlinux debootstrap kmod
 python3 time openssl"
+# libguestfs (bootfix/guest.c) boots an appliance that supermin assembles from the host's
+# own kernel: /boot/vmlinuz-* and /lib/modules/*. Containers and CI images ship neither, so
+# a kernel package is installed the way a user's machine has one (it is never booted here;
+# ~21 s with its initramfs-tools dependencies). The cloud flavour is the smallest and has
+# the virtio, ext4 and vfat drivers the appliance needs.
+PKGS="$PKGS linux-image-cloud-amd64"
+# The guest tests make a LUKS volume to check that an encrypted root is reported.
+PKGS="$PKGS cryptsetup-bin"
 # Packages that must come from bookworm-backports (QEMU >= 10 for the nested-KVM harness,
 # virt-fw-vars for NVRAM cross-checks).
 BPO_PKGS="qemu-system-x86 python3-virt-firmware"
