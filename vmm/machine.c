@@ -235,6 +235,8 @@ static int machine_wire(struct machine *m)
 	r |= add_pio(m, 0x0402, 1, debugcon_pio, m, &st->io_debugcon);
 	r |= add_pio(m, 0x0510, FW_CFG_PORTS, fw_cfg_pio, &m->fw_cfg, &st->io_fw_cfg);
 	r |= add_pio(m, 0x0CF8, 8, pci_config_pio, m, &st->io_pci_config);
+	/* QEMU's PIIX4 extensions, for SeaBIOS's DSDT; OVMF's CPU-hotplug probe reads the
+	 * 0xAF00 bitmap as "no modern interface", as it would all-ones (README.md). */
 	r |= add_pio(m, 0xAE00, 0x18, piix4_pm_pcihp_pio, &m->pm, &st->io_pm);
 	r |= add_pio(m, 0xAF00, 0x20, piix4_pm_cpuhp_pio, &m->pm, &st->io_pm);
 	r |= add_pio(m, 0xAFE0, 4, piix4_pm_gpe_pio, &m->pm, &st->io_pm);

@@ -1,8 +1,11 @@
 #!/bin/sh
-# tests/boot/vmm-gen2-nvram.test.sh - the VM's NVRAM file is OVMF's persistent variable
-# store, read back by an independent tool (virt-fw-vars) between boots:
-# 1. gen2-tiny boots on a fresh NVRAM file; afterwards virt-fw-vars finds the Boot####
-#    entries and BootOrder that OVMF created in it.
+# tests/boot/vmm-gen2-nvram.test.sh - gen2-tiny.raw boots in genshift's VMM as generation 2
+# (stock OVMF_CODE_4M.fd, ACPI through the table-loader, GRUB EFI, Linux to its marker with
+# root=ok), and the VM's NVRAM file is OVMF's persistent variable store, read back by an
+# independent tool (virt-fw-vars) between boots:
+# 1. The first boot names no NVRAM file: genshift creates gen2-tiny_VARS.fd beside the
+#    disk from OVMF_VARS_4M.fd and says so; afterwards virt-fw-vars finds in it the
+#    Boot#### entries and BootOrder that OVMF created.
 # 2. On a copy of the disk the loader moves to a non-default path, \EFI\custom\grubx64.efi
 #    (mtools at the ESP's byte offset), and \EFI\BOOT\BOOTX64.EFI is removed, so the
 #    removable-media fallback can no longer boot anything. virt-fw-vars writes a Boot####
@@ -11,10 +14,14 @@
 # 3. The entry is still in the file afterwards (OVMF did not prune it).
 . "$(dirname "$0")/vmm-lib.sh"
 need virt-fw-vars mcopy mmd mdel sfdisk
-vars=$work/vars.fd
+vars=$work/gen2-tiny_VARS.fd
 img=$(fixture gen2-tiny.raw)
 
-boot_gen2 "$img" first --nvram "$vars"
+boot_gen2 "$img" first
+grep -q "created the VM's NVRAM file $vars" "$work/first-stderr.log" ||
+	fail "genshift did not say it created $vars"
+[ "$(json_field "$work/first.json" nvram)" = "$vars" ] || fail "JSON nvram is not $vars"
+cmp -s "$vars" /usr/share/OVMF/OVMF_VARS_4M.fd && fail "the NVRAM file is still the template"
 virt-fw-vars -i "$vars" -p >"$work/vars1.txt" 2>"$work/vfv1.log" ||
 	fail "virt-fw-vars cannot parse the NVRAM file after the first boot"
 grep -q '^Boot0' "$work/vars1.txt" || fail "no Boot#### entry after the first boot"
