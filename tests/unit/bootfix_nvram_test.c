@@ -666,6 +666,29 @@ static void test_boot_reuse_and_order(void **state)
 	free(b);
 }
 
+/* Boot0001..Boot0009 taken: the next is Boot000A, upper case as edk2's BDS looks it up. */
+static void test_boot_number_upper_case(void **state)
+{
+	(void)state;
+	uint8_t *b = store_new(SZ_2M);
+	struct nvram *nv;
+	uint32_t off = VARS;
+	unsigned num = 0;
+	char name[16];
+
+	for (int i = 1; i <= 9; i++) {
+		snprintf(name, sizeof(name), "Boot%04X", i);
+		off = var_put(b, off, 0x3F, name, global_guid, 7, "\1\0\0\0\4\0\0\0\x7f\xff\4\0", 12);
+	}
+	assert_int_equal(parse(b, SZ_2M, &nv), 0);
+	assert_int_equal(nvram_add_boot(nv, &target, &num), 0);
+	assert_int_equal(num, 10);
+	assert_non_null(nvram_get(nv, "Boot000A", global_guid));
+	assert_null(nvram_get(nv, "Boot000a", global_guid));
+	nvram_free(nv);
+	free(b);
+}
+
 static void test_boot_bad_target(void **state)
 {
 	(void)state;
@@ -836,6 +859,7 @@ int main(void)
 		cmocka_unit_test(test_enospc_leaves_store_alone),
 		cmocka_unit_test(test_boot_entry_bytes),
 		cmocka_unit_test(test_boot_reuse_and_order),
+		cmocka_unit_test(test_boot_number_upper_case),
 		cmocka_unit_test(test_boot_bad_target),
 		cmocka_unit_test(test_boot_failure_is_atomic),
 		cmocka_unit_test(test_boot_describe),
