@@ -7,11 +7,13 @@
 # TCG, no bootindex so OVMF keeps our BootOrder, bootfix.md §3) must reach
 # "GENSHIFT-BOOT-OK firmware=uefi fixture=gen2-tiny root=ok". OVMF's console line
 # "BdsDxe: loading Boot0001 "debian" from HD(2,GPT,...)" must show which option ran.
+# Afterwards the store as OVMF rewrote it must still parse, list the same variables as
+# virt-fw-vars, and take a second add-boot that reuses Boot0001.
 # qemu-boot.sh always starts from a fresh VARS copy, so QEMU is run here with ours.
 . "$(dirname "$0")/lib.sh"
 need_fixtures
 GENSHIFT=${GENSHIFT:-$build/genshift}
-for tool in mcopy mdel mmd mdir sfdisk qemu-system-x86_64 "$GENSHIFT"; do
+for tool in mcopy mdel mmd mdir sfdisk python3 virt-fw-vars qemu-system-x86_64 "$GENSHIFT"; do
 	command -v "$tool" >/dev/null 2>&1 || fail "$tool not found"
 done
 code=/usr/share/OVMF/OVMF_CODE_4M.fd
@@ -69,4 +71,21 @@ esac
 [ "$(printf '%s\n' "$loading" | wc -l)" = 1 ] || fail "OVMF tried other options first: $loading"
 echo "$loading"
 echo "$marker"
+
+# The store as the firmware left it (its own variables appended, replaced copies marked):
+# we still parse it, list what virt-fw-vars lists, and a second add-boot reuses Boot0001.
+"$GENSHIFT" nvram show "$work/vars.fd" --json >"$work/ours.json" || fail "cannot read the store OVMF wrote"
+virt-fw-vars -i "$work/vars.fd" --output-json "$work/vfv.json" >/dev/null 2>&1 ||
+	fail "virt-fw-vars cannot read the store OVMF wrote"
+python3 - "$work/ours.json" "$work/vfv.json" <<'PY' || fail "our listing of the firmware's store differs from virt-fw-vars'"
+import json, sys
+key = lambda v: (v["name"], v["guid"].lower(), int(v["attr"]), v["data"].lower())
+ours, theirs = (sorted(map(key, json.load(open(p))["variables"])) for p in sys.argv[1:3])
+if ours != theirs:
+    print(sorted(set(ours) ^ set(theirs))[:4]); sys.exit(1)
+print("firmware-written store: %d variables, both parsers agree" % len(ours))
+PY
+"$GENSHIFT" nvram add-boot "$work/vars.fd" --disk "$disk" --partition 2 \
+	--loader '\EFI\debian\grubx64.efi' >"$work/add2.log" 2>&1 || fail "second add-boot: $(cat "$work/add2.log")"
+grep -q '^Boot0001 "debian"' "$work/add2.log" || fail "second add-boot wrote: $(cat "$work/add2.log")"
 echo "ok $test_name ($(elapsed)s)"
