@@ -469,7 +469,13 @@ int cv_execute(struct cv_run *run)
 	}
 	r = open_output_dir(run);
 	if (r == 0)
-		logf_(run, "genshift convert %s -> %s (%s)\n", run->o->src, run->dir, run->name);
+		logf_(run, "genshift convert %s -> %s (%s)\nstep 0: analysis (%s) done in %.2f s: "
+		      "boot file system UUID %s on partition %u, grub.cfg in %s%s\n", run->o->src,
+		      run->dir, run->name, run->guest ? "deep" : "structural", run->analyze_seconds,
+		      run->fs_uuid, run->root->number, run->grub_dir,
+		      run->n_warnings ? "; warnings:" : "");
+	for (size_t i = 0; r == 0 && i < run->n_warnings; i++)
+		logf_(run, "  warning: %s\n", run->warnings[i]);
 	if (r == 0 && run->o->in_place)
 		r = step(run, "undo record", in_place_prepare);
 	if (r == 0)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "convert/analyze.h"
@@ -265,9 +266,13 @@ int cv_prepare(struct cv_run *run, const struct cv_opts *o)
 	run->lock_fd = -1;
 	snprintf(run->distro, sizeof(run->distro), "debian");
 	snprintf(run->grub_dir, sizeof(run->grub_dir), "/boot/grub");
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if ((r = load_source(run)) < 0 || (r = pick_name(run)) < 0 ||
 	    (r = analyze_source(run)) < 0)
 		return r;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	run->analyze_seconds = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
 	r = vdisk_open(run->src_disk, 0, &d);
 	if (r < 0)
 		return r;

@@ -70,6 +70,7 @@ struct cv_run {
 	int lock_fd;
 	FILE *log;
 	unsigned fault_step, step_no;
+	double analyze_seconds;     /* step 0, for the log */
 	size_t n_steps;
 	struct cv_step steps[CV_MAX_STEPS];
 	size_t n_warnings;
