@@ -259,9 +259,11 @@ static int build_cfg(const struct boot_args *a, struct vmcfg **out)
 		cfg->memory_bytes = a->memory_bytes;
 	if (a->cpus)
 		cfg->cpus = a->cpus;
-	if (cfg->generation == 2 && !cfg->secure_boot)
+	/* Refuse what the VMM would refuse before creating files or starting the harness. */
+	r = vmm_check_cfg(cfg);
+	if (r == 0 && cfg->generation == 2)
 		r = choose_nvram(a, cfg);
-	else if (a->nvram)
+	else if (r == 0 && a->nvram)
 		r = vdisk_fail(EINVAL, "--nvram: the VM is generation %u; an NVRAM file belongs "
 			       "to generation 2", cfg->generation);
 	if (r < 0) {

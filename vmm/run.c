@@ -157,7 +157,7 @@ static int prepare(struct machine *m)
 	return r;
 }
 
-static int check_cfg(const struct vmcfg *cfg)
+int vmm_check_cfg(const struct vmcfg *cfg)
 {
 	enum vmcfg_firmware want = cfg->generation == 2 ? VMCFG_FW_UEFI : VMCFG_FW_BIOS;
 	if ((cfg->generation != 1 && cfg->generation != 2) || cfg->firmware != want)
@@ -169,9 +169,6 @@ static int check_cfg(const struct vmcfg *cfg)
 				  "secboot build, which requires SMM and the Q35 machine, and this "
 				  "VMM emulates an i440FX PC without SMM (set firmware.secure_boot "
 				  "to false)");
-	if (cfg->generation == 2 && !cfg->nvram_path)
-		return vdisk_fail(EINVAL, "generation 2 needs an NVRAM file (firmware.nvram), a "
-				  "copy of %s", DEFAULT_OVMF_VARS);
 	if (cfg->cpus < 1 || cfg->cpus > VMCFG_MAX_CPUS)
 		return vdisk_fail(EINVAL, "%u vCPUs: expected 1..%d", cfg->cpus, VMCFG_MAX_CPUS);
 	if (cfg->memory_bytes < VMCFG_MIN_MEMORY_BYTES || cfg->memory_bytes % 4096)
@@ -322,7 +319,10 @@ int vmm_run(const struct vmm_opts *opts, struct vmm_result *res)
 	pthread_condattr_destroy(&ca);
 	m->t0 = machine_now();
 
-	int r = check_cfg(opts->cfg);
+	int r = vmm_check_cfg(opts->cfg);
+	if (r == 0 && opts->cfg->generation == 2 && !opts->cfg->nvram_path)
+		r = vdisk_fail(EINVAL, "generation 2 needs an NVRAM file (firmware.nvram), a "
+			       "copy of %s", DEFAULT_OVMF_VARS);
 	if (r == 0)
 		r = prepare(m);
 	if (r == 0)

@@ -145,6 +145,10 @@ struct vmm_result {
 	char error[512];
 };
 
+/* What vmm_run() refuses before building anything (generation/firmware mismatch, Secure
+ * Boot, vCPU count, memory size), so a caller can fail before doing any work. 0 or -errno
+ * with a message. */
+int vmm_check_cfg(const struct vmcfg *cfg);
 /* Boot cfg. Returns 0 when the run itself worked (whatever the guest did: see
  * result->reason), -errno when the VM could not be built (result->reason is then
  * VMM_EXIT_ERROR and result->error says why). */
