@@ -190,6 +190,17 @@ $(BUILD)/tests/translate_golden: $(BUILD)/tests/tools/translate_golden.o $(BUILD
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBVMM) $(LIBVHDX) $(LIBS_JSON) -lpthread
 
+# bootfix/guest-edit.c's fstab/grub.cfg parsers: only guest-edit.o is pulled from libbootfix.
+FUZZ_TARGETS += fuzz_guest_text
+FUZZ_REPLAY_BINS += $(BUILD)/tests/fuzz_guest_text-replay
+$(BUILD)/tests/fuzz_guest_text-replay: $(BUILD)/tests/fuzz/fuzz_guest_text.o $(BUILD)/tests/fuzz/replay-main.o $(LIBBOOTFIX) $(LIBVHDX)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBBOOTFIX) $(LIBVHDX) $(LIBS_BOOTFIX) $(LIBS_JSON)
+fuzz: $(BUILD)/fuzz/fuzz_guest_text
+$(BUILD)/fuzz/fuzz_guest_text: tests/fuzz/fuzz_guest_text.c bootfix/guest-edit.c $(VHDX_SRCS)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -o $@ $^ $(LIBS_JSON)
 # tests/tools/guest_tool (tests/diff/guest-*) runs libguestfs inspection and edits: it links libbootfix.
 TEST_TOOLS += guest_tool
 TEST_TOOL_BINS += $(BUILD)/tests/guest_tool
