@@ -9,11 +9,11 @@
 # - `genshift nvram show --json` lists exactly virt-fw-vars' variables (name, GUID,
 #   attributes, data) for each of those files, before and after;
 # - a second add-boot of the same target changes no byte; damaged stores are refused with
-#   exit 1 and left alone.
+#   exit 1 and left alone; the same disk as VHDX or VHD gives the same bytes.
 set -eu
 : "${BUILD:=build}" "${TMPDIR:=/tmp}"
 GENSHIFT=${GENSHIFT:-$BUILD/genshift}
-for tool in virt-fw-vars sgdisk python3 "$GENSHIFT"; do
+for tool in virt-fw-vars sgdisk qemu-img python3 "$GENSHIFT"; do
 	command -v "$tool" >/dev/null 2>&1 || { echo "FAIL: $tool not found"; exit 1; }
 done
 work=$(mktemp -d "$TMPDIR/nvram-vfv.XXXXXX")
@@ -113,6 +113,16 @@ PY
 	"$GENSHIFT" nvram add-boot "$work/again.fd" --disk "$work/disk.raw" --partition 3 \
 		--loader /EFI/debian/grubx64.efi >/dev/null 2>&1 || fail "second add-boot failed"
 	cmp -s "$work/again.fd" "$work/out.fd" || fail "a second add-boot of the same target changed bytes"
+done
+
+# The partition is read through vdisk: the same disk as VHDX and VHD gives the same bytes.
+case=vhdx-vhd
+for fmt in vhdx vpc; do
+	qemu-img convert -q -f raw -O "$fmt" "$work/disk.raw" "$work/disk.$fmt" || fail "qemu-img -O $fmt"
+	cp /usr/share/OVMF/OVMF_VARS.fd "$work/$fmt.fd"
+	"$GENSHIFT" nvram add-boot "$work/$fmt.fd" --disk "$work/disk.$fmt" --partition 3 \
+		--loader "$loader" >/dev/null 2>&1 || fail "add-boot from $fmt"
+	cmp -s "$work/$fmt.fd" "$work/out.fd" || fail "add-boot from the $fmt disk wrote other bytes"
 done
 
 # Damaged stores: exit 1 with the reason, file untouched.
