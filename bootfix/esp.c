@@ -42,6 +42,8 @@ struct esp_node {
 	uint8_t short_name[11];       /* "GRUBX64 EFI" */
 	bool has_short;
 	bool needs_lfn;               /* the name is not a valid upper-case 8.3 name */
+	uint8_t basis[11];            /* fatgen103 basis name, for names that need an alias */
+	bool lossy;                   /* the basis lost information: the alias needs ~N */
 	uint32_t first_cluster;       /* 0 for an empty file */
 	uint32_t clusters;
 };
@@ -172,32 +174,46 @@ static bool esp_short_taken(const struct esp_ctx *c, size_t dir, size_t self, co
 {
 	for (size_t i = 1; i < c->n_nodes; i++) {
 		const struct esp_node *n = &c->nodes[i];
-		uint8_t basis[11];
 		if (i == self || n->parent != dir)
 			continue;
 		if (n->has_short && memcmp(n->short_name, sn, 11) == 0)
 			return true;
-		if (!n->has_short && !esp_basis_name(n->name, n->name_len, basis) &&
-		    memcmp(basis, sn, 11) == 0)
+		if (!n->has_short && !n->lossy && memcmp(n->basis, sn, 11) == 0)
 			return true;
 	}
 	return false;
+}
+
+/* Where the ~N search of node idx starts: past the tails its earlier siblings with the same
+ * basis took, so that a directory of many similar names costs a few tries per name, not one
+ * per sibling. Every candidate is still checked; this only skips known-taken ones. */
+static unsigned esp_first_tail(const struct esp_ctx *c, size_t idx)
+{
+	const struct esp_node *n = &c->nodes[idx];
+	unsigned k = 1;
+	for (size_t i = 1; i < idx; i++) {
+		const struct esp_node *s = &c->nodes[i];
+		if (s->parent == n->parent && s->lossy && s->needs_lfn &&
+		    memcmp(s->basis, n->basis, 11) == 0)
+			k++;
+	}
+	return k;
 }
 
 /* The alias of a name that is not a valid 8.3 name: the basis name, or "BASIS~N.EXT". */
 static int esp_make_alias(struct esp_ctx *c, size_t idx)
 {
 	struct esp_node *n = &c->nodes[idx];
-	uint8_t basis[11], cand[11];
-	bool lossy = esp_basis_name(n->name, n->name_len, basis);
-	if (!lossy && !esp_short_taken(c, n->parent, idx, basis)) {
+	uint8_t cand[11];
+	const uint8_t *basis = n->basis;
+	if (!n->lossy && !esp_short_taken(c, n->parent, idx, basis)) {
 		memcpy(n->short_name, basis, 11);
 		return 0;
 	}
 	size_t base_len = 8;
 	while (base_len > 0 && basis[base_len - 1] == ' ')
 		base_len--;
-	for (unsigned k = 1; k <= 999999; k++) {
+	for (unsigned k = esp_first_tail(c, idx); k <= 999999; k++) {
 		char tail[8];
 		int tl = snprintf(tail, sizeof(tail), "~%u", k);
 		size_t keep = base_len < 8 - (size_t)tl ? base_len : 8 - (size_t)tl;
@@ -221,6 +237,8 @@ static int esp_assign_short_names(struct esp_ctx *c)
 		struct esp_node *n = &c->nodes[i];
 		n->needs_lfn = !esp_exact_83(n->name, n->name_len, n->short_name);
 		n->has_short = !n->needs_lfn;
+		if (n->needs_lfn)
+			n->lossy = esp_basis_name(n->name, n->name_len, n->basis);
 	}
 	for (size_t i = 1; i < c->n_nodes; i++) {
 		if (c->nodes[i].has_short)
@@ -249,7 +267,7 @@ static ssize_t esp_find_child(const struct esp_ctx *c, size_t dir, const char *n
 static int esp_add_node(struct esp_ctx *c, size_t parent, const char *name, size_t len,
 			const struct esp_file *file, size_t *idx)
 {
-	if (c->n_nodes >= ESP_MAX_NODES)
+	if (c->n_nodes > ESP_MAX_NODES) /* nodes[0], the root, is not counted */
 		return vdisk_fail(EINVAL, "esp_format: more than %u files and directories",
 				  ESP_MAX_NODES);
 	struct esp_node *n = &c->nodes[c->n_nodes];
@@ -302,7 +320,7 @@ static int esp_add_path(struct esp_ctx *c, const struct esp_file *f)
 
 static int esp_build_tree(struct esp_ctx *c, const struct esp_file *files, size_t n_files)
 {
-	c->nodes = calloc(ESP_MAX_NODES, sizeof(*c->nodes));
+	c->nodes = calloc(ESP_MAX_NODES + 1, sizeof(*c->nodes));
 	if (!c->nodes)
 		return vdisk_fail(ENOMEM, "esp_format: out of memory for the directory tree");
 	c->nodes[0].is_dir = true;

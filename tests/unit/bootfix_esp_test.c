@@ -202,7 +202,7 @@ static size_t rd_list(struct rd *r, uint32_t cluster, struct rd_ent *out, size_t
 	size_t len, n = 0;
 	uint8_t *buf = rd_chain(r, cluster, &len);
 	uint16_t units[260];
-	int expect = 0;
+	int expect = 0, n_lfn = 0;
 	uint8_t sum = 0;
 	bool pending = false; /* LFN entries seen since the last short entry */
 	for (size_t off = 0; off < len && buf[off] != 0; off += 32) {
@@ -211,7 +211,7 @@ static size_t rd_list(struct rd *r, uint32_t cluster, struct rd_ent *out, size_t
 		if (e[11] == 0x0F) {
 			if (e[0] & 0x40) {
 				assert_int_equal(expect, 0);
-				expect = e[0] & 0x3F;
+				expect = n_lfn = e[0] & 0x3F;
 				sum = e[13];
 				pending = true;
 				memset(units, 0xFF, sizeof(units));
@@ -236,11 +236,18 @@ static size_t rd_list(struct rd *r, uint32_t cluster, struct rd_ent *out, size_t
 			assert_int_equal(expect, 0);
 			assert_int_equal(sfn_sum(e), sum);
 			int i = 0;
-			for (; i < 255 && units[i] != 0 && units[i] != 0xFFFF; i++) {
+			for (; i < 13 * n_lfn && units[i] != 0 && units[i] != 0xFFFF; i++) {
 				assert_true(units[i] < 0x80);
 				x->name[i] = (char)units[i];
 			}
 			x->name[i] = '\0';
+			/* "FAT Long Directory Entries": one NUL after a name that does not fill its
+			 * last entry, then 0xFFFF to the end of that entry. */
+			assert_true(i > 13 * (n_lfn - 1));
+			if (i < 13 * n_lfn)
+				assert_int_equal(units[i++], 0x0000);
+			for (; i < 13 * n_lfn; i++)
+				assert_int_equal(units[i], 0xFFFF);
 		} else {
 			short_to_text(e, x->name);
 		}
@@ -511,6 +518,37 @@ static void test_bad_input(void **state)
 				    NULL, 0, NULL), -EINVAL);
 	assert_non_null(strstr(vdisk_errmsg(), "past the end"));
 	guards_intact(&k);
+	disk_free(&k);
+}
+
+/* Caps: at most 8192 files and directories; a directory of more than 65536 entries (3200
+ * names of 255 characters need 21 entries each) does not fit. */
+static void test_limits(void **state)
+{
+	(void)state;
+	struct disk k = disk_new("limits.img", 512, 40 * MIB);
+	size_t n = 8193;
+	struct esp_file *f = calloc(n, sizeof(*f));
+	char (*names)[260] = calloc(n, sizeof(*names));
+	assert_non_null(f);
+	assert_non_null(names);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(names[i], sizeof(names[i]), "F%zu", i);
+		f[i].path = names[i];
+	}
+	assert_int_equal(esp_format(k.d, k.first_lba, k.sectors, NULL, f, n, NULL), -EINVAL);
+	assert_non_null(strstr(vdisk_errmsg(), "more than 8192"));
+	assert_int_equal(esp_format(k.d, k.first_lba, k.sectors, NULL, f, 8192, NULL), 0);
+	for (size_t i = 0; i < 3200; i++) {
+		memset(names[i], 'n', 255);
+		snprintf(names[i], sizeof(names[i]), "%05zu", i);
+		names[i][5] = 'n';
+		names[i][255] = '\0';
+	}
+	assert_int_equal(esp_format(k.d, k.first_lba, k.sectors, NULL, f, 3200, NULL), -ENOSPC);
+	assert_non_null(strstr(vdisk_errmsg(), "entries"));
+	free(names);
+	free(f);
 	disk_free(&k);
 }
 
@@ -809,6 +847,7 @@ int main(void)
 		cmocka_unit_test(test_too_small),
 		cmocka_unit_test(test_no_space),
 		cmocka_unit_test(test_bad_input),
+		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_short_names),
 		cmocka_unit_test(test_reproducible),
 		cmocka_unit_test(test_labels),
