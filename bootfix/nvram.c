@@ -725,9 +725,30 @@ static int fsync_dir_of(const char *path)
 	return r;
 }
 
+/* A running QEMU holds byte-range locks on every image it has open ("image locking"), the
+ * VARS flash included; replacing the file under it would lose our edit at the firmware's
+ * next write, or its writes to the old inode. */
+static int check_not_in_use(const char *path)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0 };
+	int r = 0, fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return errno == ENOENT ? 0 : vdisk_fail(errno, "nvram: cannot open %s: %s", path,
+						       strerror(errno));
+	if (fcntl(fd, F_OFD_GETLK, &fl) < 0)
+		r = vdisk_fail(errno, "nvram: cannot test the locks of %s: %s", path, strerror(errno));
+	else if (fl.l_type != F_UNLCK)
+		r = vdisk_fail(EBUSY, "nvram: %s is locked by another process (byte %lld): a running "
+			       "VM has it open; stop the VM first", path, (long long)fl.l_start);
+	close(fd);
+	return r;
+}
+
 /* Crash-safe order: the whole image into a new file beside path, fsync it, rename it over
  * path (atomic), fsync the directory so the rename itself is durable. A crash at any point
- * leaves path either as it was or as the new image. */
+ * leaves path either as it was or as the new image. Refuses (-EBUSY) a file a running VM
+ * holds locked. */
 int nvram_save(const struct nvram *nv, const char *path)
 {
 	char tmp[PATH_MAX];
@@ -736,6 +757,9 @@ int nvram_save(const struct nvram *nv, const char *path)
 
 	if (snprintf(tmp, sizeof(tmp), "%s.genshift-XXXXXX", path) >= (int)sizeof(tmp))
 		return vdisk_fail(ENAMETOOLONG, "nvram: path too long: %s", path);
+	r = check_not_in_use(path);
+	if (r < 0)
+		return r;
 	fd = mkstemp(tmp);
 	if (fd < 0)
 		return vdisk_fail(errno, "nvram: cannot create a temporary file beside %s: %s",

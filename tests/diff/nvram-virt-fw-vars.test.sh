@@ -9,11 +9,12 @@
 # - `genshift nvram show --json` lists exactly virt-fw-vars' variables (name, GUID,
 #   attributes, data) for each of those files, before and after;
 # - a second add-boot of the same target changes no byte; damaged stores are refused with
-#   exit 1 and left alone; the same disk as VHDX or VHD gives the same bytes.
+#   exit 1 and left alone, so is a store a running (paused) QEMU holds locked; the same
+#   disk as VHDX or VHD gives the same bytes.
 set -eu
 : "${BUILD:=build}" "${TMPDIR:=/tmp}"
 GENSHIFT=${GENSHIFT:-$BUILD/genshift}
-for tool in virt-fw-vars sgdisk qemu-img python3 "$GENSHIFT"; do
+for tool in virt-fw-vars sgdisk qemu-img qemu-system-x86_64 python3 "$GENSHIFT"; do
 	command -v "$tool" >/dev/null 2>&1 || { echo "FAIL: $tool not found"; exit 1; }
 done
 work=$(mktemp -d "$TMPDIR/nvram-vfv.XXXXXX")
@@ -151,6 +152,31 @@ f.write(bytes([0xFC, 0, 0, 0]) + bytes(range(16)) + bytes(4) + struct.pack("<QQ"
         + bytes([0xFD]) + bytes(7) + struct.pack("<QQQq", 0, 0, 0x1000, 0))
 PY
 refused "$work/busy.fd" "fault-tolerant write was interrupted"
+# A store a running VM has open: QEMU (paused, -S) holds its image locks on the VARS file.
+case=in-use
+cp /usr/share/OVMF/OVMF_VARS_4M.fd "$work/used.fd"
+qemu-system-x86_64 -machine q35 -accel tcg -nodefaults -display none -S \
+	-drive if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd \
+	-drive "if=pflash,format=raw,unit=1,file=$work/used.fd" >"$work/qemu.log" 2>&1 &
+qemu_pid=$!
+trap 'kill "$qemu_pid" 2>/dev/null; rm -rf "$work"' EXIT
+i=0
+until python3 -c 'import fcntl, struct, sys
+fd = open(sys.argv[1], "rb")
+fl = struct.pack("hhqqi", fcntl.F_WRLCK, 0, 0, 0, 0)
+sys.exit(struct.unpack("hhqqi", fcntl.fcntl(fd, fcntl.F_OFD_GETLK, fl))[0] == fcntl.F_UNLCK)' "$work/used.fd"; do
+	i=$((i + 1))
+	[ $i -lt 100 ] && kill -0 "$qemu_pid" 2>/dev/null || fail "QEMU did not lock the VARS file: $(cat "$work/qemu.log")"
+	sleep 0.1
+done
+refused "$work/used.fd" "locked by another process"
+kill "$qemu_pid"
+wait "$qemu_pid" 2>/dev/null || true
+trap 'rm -rf "$work"' EXIT
+"$GENSHIFT" nvram add-boot "$work/used.fd" --disk "$work/disk.raw" --partition 3 --loader "$loader" \
+	>"$work/err.log" 2>&1 || fail "add-boot after the VM stopped: $(cat "$work/err.log")"
+
+case=damaged
 rc=0
 "$GENSHIFT" nvram add-boot "$work/in.fd" --disk "$work/disk.raw" --partition 2 --loader "$loader" \
 	>"$work/err.log" 2>&1 || rc=$?
