@@ -57,6 +57,21 @@ truncate -s 512M "$big"
 head -c 3M /dev/urandom | dd of="$big" bs=1M seek=128 conv=notrunc status=none
 cp --sparse=always "$big" "$work/free.orig"
 inplace_roundtrip "$big" raw "raw with non-zero free space"
+# A damaged g.undo-esp is refused before anything is written (CRC, then record bounds).
+"$GENSHIFT" convert "$big" --in-place --out "$work/o" --name g --no-guest >/dev/null 2>&1 ||
+	fail "conversion for the damaged-undo case failed"
+converted=$(sha256sum <"$big")
+cp "$work/o/g.undo-esp" "$work/esp.good"
+printf '\377' | dd of="$work/o/g.undo-esp" bs=1 seek=100 conv=notrunc status=none
+if "$GENSHIFT" rollback "$work/o/g.undo" >"$work/bad-esp.log" 2>&1; then
+	fail "rollback accepted a damaged g.undo-esp"
+fi
+grep -q 'CRC32' "$work/bad-esp.log" || fail "damaged g.undo-esp: $(cat "$work/bad-esp.log")"
+[ "$(sha256sum <"$big")" = "$converted" ] || fail "a refused rollback wrote to the disk"
+cp "$work/esp.good" "$work/o/g.undo-esp"
+"$GENSHIFT" rollback "$work/o/g.undo" >/dev/null 2>&1 || fail "rollback after repairing g.undo-esp"
+cmp -s "$big" "$work/free.orig" || fail "rollback after repairing g.undo-esp: bytes differ"
+rm -rf "$work/o"
 # Control: without g.undo-esp the same rollback cannot restore those bytes.
 "$GENSHIFT" convert "$big" --in-place --out "$work/o" --name g --no-guest >/dev/null 2>&1 ||
 	fail "control conversion failed"
