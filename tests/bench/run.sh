@@ -89,3 +89,14 @@ BUILD=$BUILD "$top/tests/harness/with-kvm" --rw "$vmm_work" "$top/tests/bench/vm
 	"$gs" "$vmm_fixture" "$vmm_work" "${VMM_BENCH_REPEAT:-1}" ||
 	{ rm -rf "$vmm_work"; echo "bench: vmm boot comparison failed"; exit 1; }
 rm -rf "$vmm_work"
+
+# ---- vmm generation 2 (issue 6): time to the gen2-tiny marker under OVMF, ours vs QEMU ----
+# Same shape as the gen 1 block: one harness run, both VMMs on the same nested KVM, each
+# boot on a fresh copy of OVMF_VARS_4M.fd.
+gen2_fixture=$top/$BUILD/fixtures/gen2-tiny.raw
+[ -f "$gen2_fixture" ] || BUILD=$BUILD "$top/tests/fixtures/build.sh" >/dev/null
+gen2_work=$(mkdir -p "$top/$BUILD/vmm-bench" && mktemp -d "$top/$BUILD/vmm-bench/gen2.XXXXXX")
+BUILD=$BUILD "$top/tests/harness/with-kvm" --rw "$gen2_work" "$top/tests/bench/vmm-gen2-boot.sh" \
+	"$gs" "$gen2_fixture" "$gen2_work" "${VMM_BENCH_REPEAT:-1}" ||
+	{ rm -rf "$gen2_work"; echo "bench: vmm gen 2 boot comparison failed"; exit 1; }
+rm -rf "$gen2_work"

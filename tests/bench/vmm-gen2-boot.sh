@@ -1,0 +1,89 @@
+#!/bin/sh
+# tests/bench/vmm-gen2-boot.sh - generation 2 time-to-marker of genshift's VMM against QEMU:
+# the same stock OVMF_CODE_4M.fd, each run on a fresh copy of OVMF_VARS_4M.fd (so both do
+# a first boot, which writes the most variables), the same gen2-tiny disk, the same KVM,
+# the same harness run. Called by tests/bench/run.sh through tests/harness/with-kvm.
+#
+# usage: vmm-gen2-boot.sh GENSHIFT FIXTURE WORKDIR [REPEAT]
+# Timing as tests/bench/vmm-boot.sh: process start to the marker line in the serial log
+# file (polled every 50 ms), best of REPEAT, alternating. Prints both times, the ratio
+# (ours / QEMU; goal <= 1.0), our VM exits by kind and what the firmware did to the NVRAM.
+set -eu
+gs=$1 fixture=$2 work=$3 repeat=${4:-1}
+marker='GENSHIFT-BOOT-OK firmware=uefi'
+limit=400
+code=/usr/share/OVMF/OVMF_CODE_4M.fd
+template=/usr/share/OVMF/OVMF_VARS_4M.fd
+
+now() { date +%s.%N; }
+
+wait_marker() { # LOG PID START: seconds to the marker, or fail when PID ends first
+	while :; do
+		if grep -q "$marker" "$1" 2>/dev/null; then
+			awk -v a="$3" -v b="$(now)" 'BEGIN { printf "%.2f\n", b - a }'
+			return 0
+		fi
+		kill -0 "$2" 2>/dev/null || return 1
+		[ "$(awk -v a="$3" -v b="$(now)" -v l=$limit 'BEGIN { print (b - a > l) }')" = 0 ] ||
+			return 1
+		sleep 0.05
+	done
+}
+
+run_ours() {
+	cp --sparse=always "$fixture" "$work/ours.raw"
+	cp "$template" "$work/ours-vars.fd"
+	: >"$work/ours.log"
+	t0=$(now)
+	"$gs" verify --gen 2 --disk "$work/ours.raw" --nvram "$work/ours-vars.fd" \
+		--expect "$marker" --timeout $limit --json --serial-log "$work/ours.log" \
+		--accel kvm >"$work/ours.json" 2>"$work/ours.err" &
+	pid=$!
+	t=$(wait_marker "$work/ours.log" $pid "$t0") ||
+		{ echo "bench: genshift did not boot gen 2" >&2; cat "$work/ours.err" >&2; exit 1; }
+	wait $pid || true
+	echo "$t"
+}
+
+run_qemu() {
+	cp --sparse=always "$fixture" "$work/qemu.raw"
+	cp "$template" "$work/qemu-vars.fd"
+	: >"$work/qemu.log"
+	t0=$(now)
+	qemu-system-x86_64 -machine pc,accel=kvm -cpu host -m 512 -smp 1 -nodefaults \
+		-display none -no-reboot \
+		-drive "if=pflash,format=raw,unit=0,readonly=on,file=$code" \
+		-drive "if=pflash,format=raw,unit=1,file=$work/qemu-vars.fd" \
+		-serial "file:$work/qemu.log" -drive "file=$work/qemu.raw,if=virtio,format=raw" \
+		</dev/null >"$work/qemu.err" 2>&1 &
+	pid=$!
+	t=$(wait_marker "$work/qemu.log" $pid "$t0") ||
+		{ echo "bench: QEMU did not boot gen 2" >&2; cat "$work/qemu.err" >&2; kill $pid 2>/dev/null; exit 1; }
+	kill $pid 2>/dev/null || true
+	wait $pid 2>/dev/null || true
+	echo "$t"
+}
+
+best_ours= best_qemu=
+i=0
+while [ $i -lt "$repeat" ]; do
+	t=$(run_ours)
+	[ -z "$best_ours" ] || [ "$(awk -v a="$t" -v b="$best_ours" 'BEGIN { print (a < b) }')" = 1 ] && best_ours=$t
+	cp "$work/ours.json" "$work/best-ours.json"
+	t=$(run_qemu)
+	[ -z "$best_qemu" ] || [ "$(awk -v a="$t" -v b="$best_qemu" 'BEGIN { print (a < b) }')" = 1 ] && best_qemu=$t
+	i=$((i + 1))
+done
+awk -v n="gen2-tiny raw boot to marker (OVMF, virtio-blk)" -v a="$best_ours" -v b="$best_qemu" 'BEGIN {
+	printf "%-44s genshift %7.2fs  QEMU %7.2fs  ratio %5.2f\n", n, a, b, a / b }'
+python3 - "$work/best-ours.json" <<'PY'
+import json, sys
+e = json.load(open(sys.argv[1]))["exits"]
+kinds = ["io", "mmio", "shutdown", "intr", "hlt", "other"]
+dev = ["io_serial", "io_fw_cfg", "io_pci_config", "io_virtio", "io_pm", "io_rtc",
+       "io_debugcon", "io_unassigned", "io_misc"]
+print("  genshift VM exits: total %d; " % e["total"] + ", ".join("%s %d" % (k, e[k]) for k in kinds))
+print("  I/O exits by device: " + ", ".join("%s %d" % (k[3:], e[k]) for k in dev))
+print("  flash: %d MMIO exits; NVRAM: %d bytes programmed, %d blocks erased, %d fdatasyncs, %d writes refused" %
+      (e["mmio_pflash"], e["nvram_programs"], e["nvram_erases"], e["nvram_syncs"], e["nvram_refused"]))
+PY
