@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "bootfix/guest-int.h"
+#include "include/hostkvm.h"
 
 #define ROOT_UUID "0c8e6a52-61e1-4f0a-9d3e-67656e310001"
 #define SWAP_UUID "0c8e6a52-61e1-4f0a-9d3e-67656e310005"
@@ -270,6 +271,18 @@ static void test_grub_scan(void **state)
 	expect_scan("  initrd16 /i", false, true);
 }
 
+/* ---- include/hostkvm.h: whole words of the cpuinfo flags line ---- */
+
+static void test_hostkvm_flags(void **state)
+{
+	(void)state;
+	assert_true(hostkvm_flags_have("flags\t\t: fpu vme svm lahf_lm\n", "svm"));
+	assert_true(hostkvm_flags_have("flags\t\t: fpu vmx\n", "vmx"));
+	assert_false(hostkvm_flags_have("flags\t\t: fpu svm_lock nrip_save\n", "svm"));
+	assert_false(hostkvm_flags_have("flags\t\t: fpu vmx_ept\n", "vmx"));
+	assert_false(hostkvm_flags_have("flags\t\t: fpu xsvm\n", "svm"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -288,6 +301,7 @@ int main(void)
 		cmocka_unit_test(test_cmdline_quoted_and_partuuid),
 		cmocka_unit_test(test_cmdline_leaves_grub_variables),
 		cmocka_unit_test(test_grub_scan),
+		cmocka_unit_test(test_hostkvm_flags),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
