@@ -271,9 +271,13 @@ static void close_flash(struct machine *m)
 	st->nvram_refused = m->vars.stats.refused + m->code.stats.refused;
 	int r = pflash_close(&m->vars);
 	pflash_close(&m->code);
+	/* The failed pwrite ran on a vCPU thread, whose vdisk_errmsg() this thread cannot
+	 * see: say it here. */
 	if (r < 0 && res->reason != VMM_EXIT_ERROR) {
 		res->reason = VMM_EXIT_ERROR;
-		snprintf(res->error, sizeof(res->error), "%s", vdisk_errmsg());
+		snprintf(res->error, sizeof(res->error), "NVRAM file %s: writing the firmware's "
+			 "variables failed (%s); the file holds the store as it was before the "
+			 "failed write", m->opts->cfg->nvram_path, strerror(-r));
 	}
 }
 

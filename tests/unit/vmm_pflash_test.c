@@ -395,6 +395,33 @@ static void test_close_flushes(void **state)
 	free(path);
 }
 
+/* A failed write-through stops persisting (nothing may land after a hole), the guest
+ * still sees its flash, and close reports the error. */
+static void test_write_error(void **state)
+{
+	(void)state;
+	char *path = temp_file(pattern, BYTES);
+	static uint8_t file[BYTES];
+	struct pflash pf;
+	assert_int_equal(pflash_open(&pf, path), 0);
+	int rw = pf.fd, ro = open(path, O_RDONLY | O_CLOEXEC);
+	pf.fd = ro; /* every pwrite now fails with EBADF */
+	program_byte(&pf, 0x10, 0x00);
+	wr(&pf, 0, PFLASH_CMD_READ_ARRAY);
+	assert_int_equal(pf.write_error, -EBADF);
+	pf.fd = rw; /* a working descriptor again: still nothing may be written */
+	close(ro);
+	program_byte(&pf, 0x20, 0x00);
+	wr(&pf, 0, PFLASH_CMD_READ_ARRAY);
+	assert_int_equal(rd(&pf, 0x10), 0);
+	assert_int_equal(rd(&pf, 0x20), 0);
+	read_file(path, file, BYTES);
+	assert_memory_equal(file, pattern, BYTES);
+	assert_int_equal(pflash_close(&pf), -EBADF);
+	unlink(path);
+	free(path);
+}
+
 static void test_open_errors(void **state)
 {
 	(void)state;
@@ -437,6 +464,7 @@ int main(void)
 		cmocka_unit_test(test_bad_sizes),
 		cmocka_unit_test(test_write_through),
 		cmocka_unit_test(test_close_flushes),
+		cmocka_unit_test(test_write_error),
 		cmocka_unit_test(test_open_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
