@@ -178,9 +178,11 @@ static int check_fv_header(const uint8_t *b, size_t bytes, uint32_t *header_leng
 	if (fv_length != bytes)
 		return vdisk_fail(EINVAL, "nvram: FvLength 0x%llx at 0x%zx, but the file has 0x%zx "
 				  "bytes", (unsigned long long)fv_length, NV_FV(fv_length), bytes);
-	if (hl < sizeof(struct nv_fv_header) + NV_FV_BLOCK_MAP_ENTRY_BYTES || hl % 2 || hl > 0x400)
+	if (hl < sizeof(struct nv_fv_header) + NV_FV_BLOCK_MAP_ENTRY_BYTES || hl % 2 || hl > 0x400 ||
+	    hl > bytes)
 		return vdisk_fail(EINVAL, "nvram: FV HeaderLength 0x%x at 0x%zx: expected an even "
-				  "value from 0x48 to 0x400", hl, NV_FV(header_length));
+				  "value from 0x48 to 0x400 inside the %zu-byte file", hl,
+				  NV_FV(header_length), bytes);
 	uint16_t sum = 0;
 	for (uint32_t i = 0; i < hl; i += 2)
 		sum = (uint16_t)(sum + get_le16(b + i));

@@ -228,6 +228,16 @@ static void test_header_length(void **state)
 	expect_fail(b, SZ_2M, EINVAL, "HeaderLength");
 }
 
+/* A small file whose FvLength agrees but whose HeaderLength reaches past it. */
+static void test_header_length_past_file(void **state)
+{
+	(void)state;
+	uint8_t *b = store_new(SZ_2M);
+	put64(b + 0x20, 0x60);
+	put16(b + 0x30, 0x400);
+	expect_fail(b, 0x60, EINVAL, "HeaderLength 0x400");
+}
+
 static void test_checksum(void **state)
 {
 	(void)state;
@@ -834,6 +844,7 @@ int main(void)
 		cmocka_unit_test(test_fv_guid),
 		cmocka_unit_test(test_fv_length),
 		cmocka_unit_test(test_header_length),
+		cmocka_unit_test(test_header_length_past_file),
 		cmocka_unit_test(test_checksum),
 		cmocka_unit_test(test_block_map),
 		cmocka_unit_test(test_store_guid_old_format),
