@@ -101,6 +101,32 @@ mbr unknown.raw 64 '2048,20480,83\n,,9f\n'
 check unknown-type 3 "  BLOCKER UNKNOWN_PARTITION_TYPE (disk 0): a partition type has no GPT equivalent: partition 2 has MBR type 0x9f, which has no GPT type in genshift's table; give a mapping for it" \
 	unknown.raw
 
+mbr early.raw 64 '16,,83\n'
+check no-room-gpt 3 "  BLOCKER NO_ROOM_FOR_GPT (disk 0): the GPT does not fit, even if the disk grew: partition 1 starts at LBA 16, but the primary GPT needs LBA 1..33 (first usable LBA 34); move or shrink the partition first" \
+	early.raw
+
+# An LVM physical volume as the largest partition: a warning, not a refusal. pvcreate
+# will not label a regular file, so the label is written here the way libblkid checks it.
+mbr lvm.raw 64 '2048,40960,83\n,,8e\n'
+python3 - lvm.raw $((43008 * 512)) <<'EOF'
+import struct, sys, zlib
+# LABELONE in sector 1: id, type, and LVM's CRC (CRC-32 without the final inversion, seeded
+# 0xf597a6cf) over the label from offset_xl on.
+path, off = sys.argv[1], int(sys.argv[2])
+label = bytearray(512)
+label[0:8] = b"LABELONE"
+struct.pack_into("<QII", label, 8, 1, 0, 32)
+label[24:32] = b"LVM2 001"
+label[32:64] = b"Gs7pVt0kQnR2a9XbWc4dEf6hJm8LpNq1"
+crc = ~zlib.crc32(bytes(label[20:]), ~0xf597a6cf & 0xffffffff) & 0xffffffff
+struct.pack_into("<I", label, 16, crc)
+with open(path, "r+b") as f:
+    f.seek(off + 512)
+    f.write(label)
+EOF
+check lvm-root 0 "  warning LVM_ROOT (disk 0): the root file system is on LVM (partition 2 is a physical volume); the conversion keeps it where it is and GRUB reads LVM, but it is less tested than a plain partition" \
+	lvm.raw
+
 mbr luks.raw 96 '2048,40960,83\n,,83\n'
 mkfs.ext4 -q -F -L boot boot.ext4 20M >/dev/null && fs_into luks.raw 2048 boot.ext4
 truncate -s 4M luks.img
