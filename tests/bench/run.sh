@@ -90,6 +90,72 @@ BUILD=$BUILD "$top/tests/harness/with-kvm" --rw "$vmm_work" "$top/tests/bench/vm
 	{ rm -rf "$vmm_work"; echo "bench: vmm boot comparison failed"; exit 1; }
 rm -rf "$vmm_work"
 
+# ---- analyze (issue 7): structural pre-flight over a few hundred small images ----
+# 300 sparse images (100 raw, 100 VHD, 100 VHDX) in four MBR shapes with real ext4/swap file
+# systems. Ours: `genshift analyze --no-deep` over all of them in one process (goal < 10 ms
+# per image), and once per image (process start included). Peer, on the raw ones only (it
+# reads no VHD/VHDX): `sfdisk --json` plus `blkid -p` on each partition, per image.
+an=$work/analyze
+mkdir -p "$an"
+mkfs.ext4 -q -F "$an/fs.ext4" 40M >/dev/null 2>&1
+truncate -s 8M "$an/fs.swap" && mkswap -q "$an/fs.swap" >/dev/null
+shape() { # N: one of four MBR layouts, file systems copied into partitions
+	f=$an/shape$1.raw
+	truncate -s 96M "$f"
+	case $1 in
+	0) printf '2048,,83\n' ;;
+	1) printf '2048,102400,83\n,,82\n' ;;
+	2) printf '2048,102400,83\n,,5\n,16384,82\n,,83\n' ;;
+	3) printf '2048,81920,83\n83968,16384,82\n,,83\n' ;;
+	esac | sfdisk -q "$f" >/dev/null
+	dd if="$an/fs.ext4" of="$f" bs=512 seek=2048 conv=notrunc,sparse status=none
+	case $1 in
+	1) dd if="$an/fs.swap" of="$f" bs=512 seek=104448 conv=notrunc,sparse status=none ;;
+	3) dd if="$an/fs.swap" of="$f" bs=512 seek=83968 conv=notrunc,sparse status=none ;;
+	esac
+}
+for s in 0 1 2 3; do
+	shape $s
+	qemu-img convert -f raw -O vpc -o subformat=dynamic "$an/shape$s.raw" "$an/shape$s.vhd"
+	qemu-img convert -f raw -O vhdx -o subformat=dynamic,block_size=1M "$an/shape$s.raw" "$an/shape$s.vhdx"
+done
+i=0
+while [ $i -lt 100 ]; do
+	for ext in raw vhd vhdx; do
+		cp --sparse=always "$an/shape$((i % 4)).$ext" "$an/img$i.$ext"
+	done
+	i=$((i + 1))
+done
+an_ms() { awk -v t="$1" -v n="$2" 'BEGIN { printf "%.2f", t * 1000 / n }'; }
+set +e # analyze exits 3 for a refused image; the time is what counts here
+t_all=$(best_of none "$gs" analyze --no-deep "$an"/img*.raw "$an"/img*.vhd "$an"/img*.vhdx | cut -d' ' -f1)
+t_raw=$(best_of none "$gs" analyze --no-deep "$an"/img*.raw | cut -d' ' -f1)
+cat >"$an/per-image.sh" <<'EOS'
+for f in "$@"; do "$GS" analyze --no-deep "$f" >/dev/null; done
+EOS
+cat >"$an/peer.sh" <<'EOS'
+for f in "$@"; do
+	sfdisk --json "$f" >/dev/null
+	sfdisk -d "$f" | sed -n 's/.*start= *\([0-9]*\), size= *\([0-9]*\).*/\1 \2/p' |
+	while read -r start size; do
+		blkid -p -o export -O $((start * 512)) -S $((size * 512)) "$f" >/dev/null || true
+	done
+done
+EOS
+t_ours1=$(GS=$gs best_of none sh "$an/per-image.sh" "$an"/img*.raw | cut -d' ' -f1)
+t_peer=$(best_of none sh "$an/peer.sh" "$an"/img*.raw | cut -d' ' -f1)
+set -e
+# CPU time too: on a loaded 2-core host the wall clock mostly measures the other processes.
+/usr/bin/time -f '%U %S' -o "$an/cpu.txt" "$gs" analyze --no-deep "$an"/img*.raw "$an"/img*.vhd \
+	"$an"/img*.vhdx >/dev/null || true
+cpu=$(awk '{ print $1 + $2 }' "$an/cpu.txt")
+echo "analyze --no-deep, 300 images (raw+VHD+VHDX), one process: $(an_ms "$t_all" 300) ms/image (goal < 10), CPU $(an_ms "$cpu" 300) ms/image"
+echo "analyze --no-deep, 100 raw images, one process:            $(an_ms "$t_raw" 100) ms/image"
+echo "analyze --no-deep, 100 raw images, one process per image:  $(an_ms "$t_ours1" 100) ms/image"
+echo "peer sfdisk --json + blkid -p per partition, 100 raw:      $(an_ms "$t_peer" 100) ms/image" \
+	"(ratio ours per-process / peer $(awk -v a="$t_ours1" -v b="$t_peer" 'BEGIN { printf "%.2f", a / b }'))"
+rm -rf "$an"
+
 # ---- vmm generation 2 (issue 6): time to the gen2-tiny marker under OVMF, ours vs QEMU ----
 # Same shape as the gen 1 block: one harness run, both VMMs on the same nested KVM, each
 # boot on a fresh copy of OVMF_VARS_4M.fd.
