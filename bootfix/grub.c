@@ -80,6 +80,9 @@ static void grub_drain(int fd, char *msg, size_t cap)
 	msg[len] = '\0';
 	while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == ' '))
 		msg[--len] = '\0';
+	/* one line, since it ends up inside a one-line error message */
+	for (char *p = msg; (p = strchr(p, '\n'));)
+		*p = ' ';
 }
 
 static int grub_wait(pid_t pid, const char *msg)
@@ -184,6 +187,9 @@ int grub_efi_image_new(const char *lib_dir, const char *prefix, uint8_t **image_
 {
 	const char *tmpdir = getenv("TMPDIR");
 	char path[4096];
+	if (!prefix)
+		return vdisk_fail(EINVAL, "grub_efi_image_new: no prefix (\"\" for the loader's own "
+				  "directory)");
 	if (!lib_dir)
 		lib_dir = GRUB_DEFAULT_LIB_DIR;
 	int r = grub_check_lib_dir(lib_dir);
