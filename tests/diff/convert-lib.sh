@@ -54,7 +54,7 @@ no_output() {
 
 # leftovers DIR NAME: how many .NAME.tmp-* entries DIR holds.
 leftovers() {
-	find "$1" -maxdepth 1 -name ".$2.tmp-*" | wc -l
+	find "$1" -maxdepth 1 -name ".$2.tmp-*" 2>/dev/null | wc -l
 }
 
 # check_disk DISK FMT: the converted disk is a sound image with a valid GPT, an ESP that
