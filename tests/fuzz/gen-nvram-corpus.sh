@@ -3,7 +3,8 @@
 # fuzz_nvram (input = first 8 KiB of a 2M-layout store, then 4 KiB laid over the FTW working
 # block; see fuzz_nvram.c). Seeds come from Debian's OVMF_VARS.fd: empty; with Boot0001 +
 # BootOrder written by genshift; with a replaced BootOrder (0x3C copies); with a 0x3E
-# variable; a completed and an interrupted fault-tolerant write; a bad checksum. The
+# variable; a completed and an interrupted fault-tolerant write; a bad checksum; a whole
+# 12 KiB store. The
 # found-NN.bin files there are every 8th input, smallest first, of a libFuzzer -merge after a
 # 150-second run (88k executions, no crash), kept as they are.
 # Usage: tests/fuzz/gen-nvram-corpus.sh BUILD_DIR
@@ -40,5 +41,15 @@ for name, hstate in (("ftw-done", 0xF8), ("ftw-pending", 0xFC)):
 b, cut = seed(w + "/boot.fd")
 b[0x2C] ^= 1
 open(out + "/bad-checksum.bin", "wb").write(cut(b))
+# A whole 12 KiB store (FV 0x3000: variables to 0x1000, event log, FTW block at 0x2000), for
+# the target's second pass, which parses the input as the entire file.
+b, cut = seed(w + "/boot.fd")
+t = bytearray(b[:0x1000]) + bytearray(b"\xff" * 0x1000) + bytearray(b[0xF000:0x10000])
+struct.pack_into("<Q", t, 0x20, 0x3000)
+struct.pack_into("<I", t, 0x38, 3)
+struct.pack_into("<I", t, 0x58, 0x1000 - 0x48)
+struct.pack_into("<H", t, 0x32, 0)
+struct.pack_into("<H", t, 0x32, (-sum(struct.unpack_from("<36H", t, 0))) & 0xFFFF)
+open(out + "/whole-12k.bin", "wb").write(t)
 PY
 ls -l "$out"
