@@ -126,7 +126,8 @@ static int mount_guest(guestfs_h *g, const char *root, bool recognised, bool rea
 	while (mp && mp[n] && mp[n + 1])
 		n += 2;
 	/* Pairs (mountpoint, device); sorting the pair starts keeps each pair together. */
-	qsort(mp, n / 2, 2 * sizeof(*mp), by_mountpoint_length);
+	if (n > 0)
+		qsort(mp, n / 2, 2 * sizeof(*mp), by_mountpoint_length);
 	for (size_t i = 0; i < n; i += 2) {
 		if (!strcmp(mp[i], "/"))
 			continue;
