@@ -402,6 +402,35 @@ static void test_ftw_crc(void **state)
 	expect_fail(b, SZ_2M, EINVAL, "CRC");
 }
 
+static void test_ftw_signature(void **state)
+{
+	(void)state;
+	uint8_t *b = store_new(SZ_2M);
+	b[FTW_2M + 3] ^= 0x80;
+	expect_fail(b, SZ_2M, EINVAL, "gEdkiiWorkingBlockSignatureGuid");
+}
+
+/* WorkingBlockInvalid cleared: the firmware was moving the working block to its spare. */
+static void test_ftw_working_block_invalid(void **state)
+{
+	(void)state;
+	uint8_t *b = store_new(SZ_2M);
+	b[FTW_2M + 0x14] = 0xFC;  /* the state byte is outside the CRC */
+	expect_fail(b, SZ_2M, EBUSY, "not valid");
+}
+
+/* Never formatted (all 0xFF): the firmware formats it at boot, nothing can be pending. */
+static void test_ftw_erased_is_fine(void **state)
+{
+	(void)state;
+	uint8_t *b = store_new(SZ_2M);
+	struct nvram *nv;
+	memset(b + FTW_2M, 0xFF, 0x1000);
+	assert_int_equal(parse(b, SZ_2M, &nv), 0);
+	nvram_free(nv);
+	free(b);
+}
+
 static void test_ftw_queue_overrun(void **state)
 {
 	(void)state;
@@ -863,6 +892,9 @@ int main(void)
 		cmocka_unit_test(test_ftw_completed_is_fine),
 		cmocka_unit_test(test_ftw_crc),
 		cmocka_unit_test(test_ftw_queue_overrun),
+		cmocka_unit_test(test_ftw_signature),
+		cmocka_unit_test(test_ftw_working_block_invalid),
+		cmocka_unit_test(test_ftw_erased_is_fine),
 		cmocka_unit_test(test_set_replace_delete),
 		cmocka_unit_test(test_replace_in_deleted_transition),
 		cmocka_unit_test(test_set_refuses),
