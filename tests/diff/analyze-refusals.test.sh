@@ -5,7 +5,8 @@
 # VHDX is convertible with the root partition and the plan expected, its file systems as
 # blkid -p sees them, and a VM configuration whose boot disk is named by boot_order.
 # Guest facts only libguestfs gives (32-bit, BLS, LVM, ...) are judged in
-# tests/unit/convert_analyze_test.c; --deep here is one appliance launch (gen1-tiny).
+# tests/unit/convert_analyze_test.c; --deep here is two appliance launches (gen1-tiny and
+# gen1-syslinux).
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BUILD:-build}
@@ -235,7 +236,7 @@ check several 3 "  verdict: NOT convertible" "$fx/gen1-tiny.raw" empty.raw
 "$GENSHIFT" analyze --bogus x >/dev/null 2>&1
 [ $? -eq 2 ] || bad "bad option: expected exit 2"
 
-# ---- deep mode: guest_inspect through libguestfs (one launch; minutes on a busy host) ----
+# ---- deep mode: guest_inspect through libguestfs (~15 s a launch; minutes on a busy host) ----
 "$GENSHIFT" analyze --deep --json "$fx/gen1-tiny.raw" >deep.json 2>deep.err
 rc=$?
 python3 - deep.json $rc <<'EOF' || bad "deep gen1-tiny: $(cat deep.err)"
@@ -260,6 +261,23 @@ else:
     assert rc == 0 and "GUEST_NOT_INSPECTED" not in codes, (rc, codes)
     print("deep: guest", g["distro"], g["arch"], g["grub_cfg"], codes)
 EOF
+
+# The SYSLINUX fixture in deep mode (the second and last launch): libguestfs must see
+# syslinux as the bootloader, and the refusal stays the one BIOS_ONLY_BOOTLOADER.
+if ! grep -q '"guest_error"' deep.json; then
+	"$GENSHIFT" analyze --deep --json "$fx/gen1-syslinux.raw" >deep-sys.json 2>deep-sys.err
+	rc=$?
+	python3 - deep-sys.json $rc <<'EOF' || bad "deep gen1-syslinux: $(cat deep-sys.err)"
+import json, sys
+vm = json.load(open(sys.argv[1]))[0]
+disk = vm["disks"][0]
+assert int(sys.argv[2]) == 3 and not vm["convertible"], vm
+assert disk["guest"]["bootloader"] == "syslinux", disk.get("guest", disk.get("guest_error"))
+codes = [f["code"] for f in vm["findings"] if f["severity"] == "blocker"]
+assert codes == ["BIOS_ONLY_BOOTLOADER"], codes
+print("deep: syslinux guest refused:", codes)
+EOF
+fi
 
 [ $fail -eq 0 ] && echo "analyze refusals: all cases pass"
 exit $fail
