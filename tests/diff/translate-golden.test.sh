@@ -4,7 +4,8 @@
 # exactly <case>.gen2.expected (canonical vmcfg JSON) and <case>.warnings.expected, or, for
 # a refused case, exit 1 with exactly <case>.error.expected on stderr.
 # Also checks that each expected generation 2 file is a configuration vmm/ parses back to
-# itself (a golden file the VMM would reject is a wrong golden file).
+# itself (a golden file the VMM would reject is a wrong golden file), and that no file of
+# the vmcfg fuzz corpus crashes the translation.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BUILD:-build}
@@ -43,6 +44,14 @@ for in in "$dir"/*.gen1.json; do
 		echo "FAIL $c: neither $c.gen2.expected nor $c.error.expected"; fail=1
 	fi
 done
-[ $n -ge 6 ] || { echo "FAIL: only $n cases found in $dir"; exit 1; }
+[ $n -ge 7 ] || { echo "FAIL: only $n cases found in $dir"; exit 1; }
+# Hostile configurations (the vmcfg fuzz corpus): translated or refused, never a crash
+# (sanitizer builds exit 86/87).
+export ASAN_OPTIONS=exitcode=86 UBSAN_OPTIONS=halt_on_error=1:exitcode=87
+for f in "$top/tests/fuzz/corpus/vmcfg"/*; do
+	"$tool" "$f" --nvram /x.fd >/dev/null 2>"$work/corpus.err"
+	rc=$?
+	[ $rc -le 1 ] || { echo "FAIL corpus $(basename "$f"): exit $rc"; tail -5 "$work/corpus.err"; fail=1; }
+done
 [ $fail -eq 0 ] && echo "translate golden: $n cases match"
 exit $fail
