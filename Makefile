@@ -48,6 +48,7 @@ PARTITION_SRCS := partition/crc32.c partition/types.c partition/table.c partitio
 CONVERT_SRCS := convert/main.c convert/cmd-disk.c convert/output.c convert/cmd-boot.c convert/cmd-partition.c
 CONVERT_SRCS += convert/analyze.c convert/analyze-json.c convert/cmd-analyze.c convert/translate.c
 CONVERT_SRCS += convert/cmd-nvram.c
+CONVERT_SRCS += convert/cmd-convert.c convert/pipeline.c convert/pipeline-run.c convert/undo-regions.c convert/cmd-verify-both.c
 
 # ---- vmm/: the KVM VMM (issue 5); the genshift binary links it ----
 VMM_SRCS := vmm/ns16550.c vmm/mc146818.c vmm/fw_cfg.c vmm/pci.c vmm/piix4_pm.c vmm/pflash.c \
@@ -72,6 +73,7 @@ CFLAGS_JSON := $(shell pkg-config --cflags json-c 2>/dev/null)
 BOOTFIX_SRCS :=
 BOOTFIX_SRCS += bootfix/nvram.c
 BOOTFIX_SRCS += bootfix/guest.c bootfix/guest-edit.c
+BOOTFIX_SRCS += bootfix/esp.c bootfix/grub.c
 BOOTFIX_OBJS = $(BOOTFIX_SRCS:%.c=$(BUILD)/%.o)
 LIBBOOTFIX := $(BUILD)/libbootfix.a
 LIBS_BOOTFIX := $(shell pkg-config --libs efiboot efivar libguestfs blkid 2>/dev/null || echo -lefiboot -lefivar -lguestfs -lblkid)
@@ -85,6 +87,7 @@ $(LIBBOOTFIX): $(BOOTFIX_OBJS)
 BOOTFIX_UNIT_TESTS :=
 BOOTFIX_UNIT_TESTS += bootfix_nvram_test
 BOOTFIX_UNIT_TESTS += bootfix_guest_test
+BOOTFIX_UNIT_TESTS += bootfix_esp_test
 BOOTFIX_UNIT_BINS = $(BOOTFIX_UNIT_TESTS:%=$(BUILD)/tests/%)
 $(BUILD)/tests/bootfix_%: $(BUILD)/tests/unit/bootfix_%.o $(LIBBOOTFIX) $(LIBPARTITION) $(LIBVHDX)
 	@mkdir -p $(dir $@)
@@ -153,6 +156,7 @@ $(BUILD)/tests/%: $(BUILD)/tests/tools/%.o $(LIBPARTITION) $(LIBVHDX)
 # ---- vmm/ tests (issue 5): device-model unit tests and the vmcfg fuzz target link libvmm ----
 VMM_UNIT_TESTS := vmm_ns16550_test vmm_mc146818_test vmm_fw_cfg_test vmm_pci_test \
 	vmm_virtio_blk_test vmm_vmcfg_test vmm_sandbox_test vmm_pflash_test
+VMM_UNIT_TESTS += vmm_acpi_test
 VMM_UNIT_BINS := $(VMM_UNIT_TESTS:%=$(BUILD)/tests/%)
 UNIT_TESTS += $(VMM_UNIT_TESTS)
 UNIT_BINS += $(VMM_UNIT_BINS)
@@ -160,6 +164,13 @@ $(VMM_UNIT_BINS): $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBVMM) $(LIBVHDX)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIBVMM) $(LIBVHDX) -lcmocka $(LIBS_JSON) -lpthread
+# tests/tools/acpi_dump (tests/diff/acpi-iasl.test.sh) needs libvmm, so it has its own rule.
+TEST_TOOLS += acpi_dump
+TEST_TOOL_BINS += $(BUILD)/tests/acpi_dump
+$(BUILD)/tests/acpi_dump: $(BUILD)/tests/tools/acpi_dump.o $(LIBVMM) $(LIBVHDX)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIBVMM) $(LIBVHDX) $(LIBS_JSON) -lpthread
 FUZZ_TARGETS += fuzz_vmcfg
 FUZZ_REPLAY_BINS += $(BUILD)/tests/fuzz_vmcfg-replay
 $(BUILD)/tests/fuzz_vmcfg-replay: $(BUILD)/tests/fuzz/fuzz_vmcfg.o $(BUILD)/tests/fuzz/replay-main.o $(LIBVMM) $(LIBVHDX)
@@ -189,6 +200,21 @@ $(BUILD)/tests/translate_golden: $(BUILD)/tests/tools/translate_golden.o $(BUILD
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBVMM) $(LIBVHDX) $(LIBS_JSON) -lpthread
+# The analysis judges guest facts (bootfix's struct guest_info) and reads vmcfg files.
+UNIT_TESTS += convert_analyze_test
+UNIT_BINS += $(BUILD)/tests/convert_analyze_test
+$(BUILD)/tests/convert_analyze_test: $(BUILD)/tests/unit/convert_analyze_test.o $(BUILD)/convert/analyze.o $(LIBBOOTFIX) $(LIBVMM) $(LIBPARTITION) $(LIBVHDX)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBBOOTFIX) $(LIBVMM) $(LIBPARTITION) $(LIBVHDX) -lcmocka $(LIBS_BOOTFIX) $(LIBS_JSON) -lpthread
+
+# tests/tools/esp_tool (tests/diff/esp-*, tests/boot/esp-*) formats ESPs: it links libbootfix.
+TEST_TOOLS += esp_tool
+TEST_TOOL_BINS += $(BUILD)/tests/esp_tool
+$(BUILD)/tests/esp_tool: $(BUILD)/tests/tools/esp_tool.o $(LIBBOOTFIX) $(LIBPARTITION) $(LIBVHDX)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIBBOOTFIX) $(LIBPARTITION) $(LIBVHDX) $(LIBS_BOOTFIX) $(LIBS_JSON)
 
 # bootfix/guest-edit.c's fstab/grub.cfg parsers: only guest-edit.o is pulled from libbootfix.
 FUZZ_TARGETS += fuzz_guest_text
@@ -236,6 +262,22 @@ check-boot: $(HARNESS_BINS) fixtures
 
 check-nodeps: $(HARNESS_BINS) fixtures
 # ---- end of issue 3 block ----
+
+# ---- debian12 fixture and the slow suite (issue 7) ----
+#   make fixture-debian12  a debootstrapped Debian 12 gen-1 guest (GRUB i386-pc from its own
+#                          grub-install) into $(BUILD)/fixtures/debian12.{raw,vhd,vhdx},
+#                          cached by recipe hash (tests/fixtures/README.md, "debian12")
+#   make check-slow        builds it, then runs tests/slow/*.test.sh through tests/run-all.sh
+.PHONY: fixture-debian12 check-slow check-slow-nodeps
+fixture-debian12:
+	$(Q)BUILD=$(BUILD) tests/fixtures/debian12.sh
+
+check-slow: deps
+	$(MAKE) check-slow-nodeps
+
+check-slow-nodeps: $(GENSHIFT) $(HARNESS_BINS) fixture-debian12
+	$(Q)BUILD=$(BUILD) TEST_DIRS=tests/slow tests/run-all.sh
+# ---- end of issue 7 debian12 block ----
 
 check: deps
 	$(MAKE) check-nodeps

@@ -15,6 +15,9 @@ static void usage(FILE *f)
 	      "  verify ... --expect REGEX --timeout SECONDS     boot and wait for a serial marker\n"
 	      "  nvram show|add-boot                             OVMF variable store, Boot####\n"
 	      "  analyze IMAGE|VMCONFIG... [--json] [--deep]     can it convert to gen 2? (exit 3: no)\n"
+	      "  convert SRC --out DIR [--in-place|--differencing|--dry-run]  gen 1 -> gen 2 VM\n"
+	      "  rollback DIR/NAME.undo                          undo convert --in-place\n"
+	      "  verify --both SRC OUT                           boot SRC as gen 1 and OUT as gen 2\n"
 	      "  help                                            this text\n"
 	      "\n"
 	      "Run 'genshift COMMAND --help' for a command's options.\n"
@@ -43,6 +46,10 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "verify"))
 		return cmd_verify(argc - 1, argv + 1);
 	if (!strcmp(cmd, "nvram")) return cmd_nvram(argc - 1, argv + 1);
+	if (!strcmp(cmd, "convert"))
+		return cmd_convert(argc - 1, argv + 1);
+	if (!strcmp(cmd, "rollback"))
+		return cmd_rollback(argc - 1, argv + 1);
 	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
 		usage(stdout);
 		return GS_EXIT_OK;
