@@ -440,7 +440,8 @@ static void esp_set_time(struct esp_ctx *c, int64_t unix_seconds)
 {
 	struct tm tm;
 	time_t t = (time_t)unix_seconds;
-	int year = 0;
+	/* gmtime_r fails only for years beyond int: past either end of FAT's range */
+	int year = unix_seconds > 0 ? FAT_LAST_YEAR + 1 : 0;
 	if (gmtime_r(&t, &tm))
 		year = tm.tm_year + 1900;
 	if (year < FAT_EPOCH_YEAR)

@@ -646,6 +646,36 @@ static void test_labels(void **state)
 	disk_free(&k);
 }
 
+/* Times FAT cannot hold are clamped: before 1980 to 1980-01-01 00:00:00, after 2107 (even
+ * past what gmtime can convert) to 2107-12-31 23:59:58. */
+static void test_time_clamp(void **state)
+{
+	(void)state;
+	static const struct { int64_t t; uint16_t date, time; } cases[] = {
+		{ 0, 0 << 9 | 1 << 5 | 1, 0 },
+		{ -86400 * 365, 0 << 9 | 1 << 5 | 1, 0 },
+		{ 315532800, 0 << 9 | 1 << 5 | 1, 0 },                     /* 1980-01-01 */
+		{ 4354819199, 127 << 9 | 12 << 5 | 31, 23 << 11 | 59 << 5 | 29 }, /* 2107-12-31 23:59:59 */
+		{ 4354819200, 127 << 9 | 12 << 5 | 31, 23 << 11 | 59 << 5 | 29 },
+		{ INT64_MAX, 127 << 9 | 12 << 5 | 31, 23 << 11 | 59 << 5 | 29 },
+	};
+	struct disk k = disk_new("time.img", 512, 40 * MIB);
+	const struct esp_file f = { "x", CFG, 1 };
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct esp_opts o = { .volume_id = 1, .label = "", .timestamp = cases[i].t };
+		uint8_t ent[32];
+		struct rd r;
+		assert_int_equal(esp_format(k.d, k.first_lba, k.sectors, &o, &f, 1, NULL), 0);
+		rd_open(&r, &k);
+		/* the root's first entries: one LFN entry for "x", then its short entry */
+		uint64_t root_off = r.base + (uint64_t)(r.rsvd + 2 * r.fatsz) * 512;
+		assert_int_equal(vdisk_read(k.d, root_off + 32, ent, 32), 0);
+		assert_int_equal(rd16(ent + 24), cases[i].date);
+		assert_int_equal(rd16(ent + 22), cases[i].time);
+	}
+	disk_free(&k);
+}
+
 /* ---- bootfix_linux_esp and the GRUB pieces ---- */
 
 static struct part_table *table_with_esp(struct disk *k, const char *type)
@@ -850,6 +880,7 @@ int main(void)
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_short_names),
 		cmocka_unit_test(test_reproducible),
+		cmocka_unit_test(test_time_clamp),
 		cmocka_unit_test(test_labels),
 		cmocka_unit_test(test_linux_esp),
 		cmocka_unit_test(test_linux_esp_4kn),
