@@ -219,11 +219,12 @@ out_close:
 
 /* ---- structure of one disk ---- */
 
-/* Which loader the MBR's boot code belongs to, by the strings each one prints. */
+/* Which loader the MBR's boot code belongs to, by the strings each one prints. GRUB 2's
+ * boot.img and GRUB legacy's stage1 print the same ones, so "grub" is either. */
 static const char *identify_boot_code(const uint8_t mbr[512], bool has_code)
 {
 	static const struct { const char *needle, *name; } known[] = {
-		{ "GRUB", "grub2" },
+		{ "GRUB", "grub" },
 		{ "Missing operating system", "syslinux" },
 		{ "Invalid partition table", "windows" },
 	};

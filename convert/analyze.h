@@ -78,7 +78,8 @@ struct gs_disk {
 	enum part_kind table;
 	uint32_t mbr_disk_signature;
 	bool mbr_has_boot_code;
-	const char *mbr_boot_code;  /* "grub2", "syslinux", "windows", "unknown", "" (static) */
+	const char *mbr_boot_code;  /* "grub" (2 or legacy), "syslinux", "windows", "unknown",
+				     * "" (no boot code) (static) */
 	size_t n_parts;
 	struct gs_part *parts;
 	struct gs_fs whole_disk_fs; /* a file system on the unpartitioned disk */

@@ -67,6 +67,8 @@ vm = doc[0]
 assert vm["convertible"] and vm["boot_disk"] == 0, vm
 disk = vm["disks"][0]
 assert disk["format"] == "vhdx" and disk["table"] == "mbr", disk
+assert disk["mbr_boot_code"] == "grub" and disk["free_end_bytes"] == 0, disk
+assert disk["free_start_bytes"] == 2047 * 512, disk
 assert disk["root_partition"] == 1 and disk["plan"]["esp_number"] == 2, disk
 sf = json.loads(subprocess.run(["sfdisk", "--json", raw], capture_output=True, check=True).stdout)
 parts = {int(p["node"][len(raw):]): p for p in sf["partitiontable"]["partitions"]}
