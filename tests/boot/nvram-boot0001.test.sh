@@ -48,14 +48,28 @@ cp /usr/share/OVMF/OVMF_VARS_4M.fd "$work/vars.fd"
 	--loader '\EFI\debian\grubx64.efi' >"$work/add.log" 2>&1 || fail "add-boot: $(cat "$work/add.log")"
 grep -q '^Boot0001 "debian"' "$work/add.log" || fail "add-boot wrote: $(cat "$work/add.log")"
 
-rc=0
+# QEMU in the background, so a firmware that gives up on our entry (and lands in its
+# shell) fails the test at once instead of at the timeout.
 timeout 400 qemu-system-x86_64 -machine q35 -accel tcg -m 512 -nodefaults -display none \
 	-no-reboot -serial "file:$work/serial.log" \
 	-drive "if=pflash,format=raw,unit=0,readonly=on,file=$code" \
 	-drive "if=pflash,format=raw,unit=1,file=$work/vars.fd" \
-	-drive "file=$disk,format=raw,if=virtio" >"$work/qemu.log" 2>&1 || rc=$?
+	-drive "file=$disk,format=raw,if=virtio" >"$work/qemu.log" 2>&1 &
+qemu_pid=$!
+trap 'kill "$qemu_pid" 2>/dev/null; rm -rf "$work"' EXIT
+while kill -0 "$qemu_pid" 2>/dev/null; do
+	if grep -aq 'UEFI Interactive Shell' "$work/serial.log" 2>/dev/null; then
+		kill "$qemu_pid"
+		break
+	fi
+	sleep 1
+done
+rc=0
+wait "$qemu_pid" || rc=$?
+trap 'rm -rf "$work"' EXIT
 tr -d '\r' <"$work/serial.log" | sed 's/\x1b\[[0-9;=?]*[A-Za-z]//g' >"$work/serial.txt"
-show_tail() { tail -n 15 "$work/serial.txt" | sed 's/^/  serial: /'; }
+show_tail() { grep -a 'BdsDxe' "$work/serial.txt" | sed 's/^/  firmware: /'; tail -n 8 "$work/serial.txt" | sed 's/^/  serial: /'; }
+grep -aq 'UEFI Interactive Shell' "$work/serial.txt" && { show_tail; fail "OVMF fell through to its shell"; }
 [ "$rc" != 124 ] || { show_tail; fail "no power-off within 400 s"; }
 [ "$rc" = 0 ] || { show_tail; fail "QEMU exited with $rc: $(tail -n 1 "$work/qemu.log")"; }
 marker=$(grep -a '^GENSHIFT-BOOT-OK ' "$work/serial.txt" | head -n 1 || true)
