@@ -116,6 +116,13 @@ PY
 	cmp -s "$work/again.fd" "$work/out.fd" || fail "a second add-boot of the same target changed bytes"
 done
 
+# The other Debian templates (Secure Boot keys, deleted entries, both layouts): read alike.
+for t in OVMF_VARS.ms.fd OVMF_VARS_4M.snakeoil.fd; do
+	case=$t
+	[ -f "/usr/share/OVMF/$t" ] || fail "missing /usr/share/OVMF/$t (install ovmf)"
+	same_listing "/usr/share/OVMF/$t"
+done
+
 # The partition is read through vdisk: the same disk as VHDX and VHD gives the same bytes.
 case=vhdx-vhd
 for fmt in vhdx vpc; do
