@@ -28,8 +28,20 @@ t0=$(date +%s.%N)
 "$GENSHIFT" convert "$src" --out "$work/diff" --differencing --no-guest --seed 7 >"$work/d.log" 2>&1 ||
 	fail "--differencing: $(tail -n 3 "$work/d.log")"
 secs=$(echo "$(date +%s.%N) - $t0" | bc)
-"$GENSHIFT" convert "$src" --out "$work/full" --no-guest --seed 7 >"$work/f.log" 2>&1 ||
+"$GENSHIFT" convert "$src" --out "$work/full" --no-guest --seed 7 --json >"$work/f.json" 2>"$work/f.log" ||
 	fail "full copy: $(tail -n 3 "$work/f.log")"
+# The --json report of a real run: converted, every step timed, the files it names exist.
+python3 - "$work/f.json" <<'PY' || fail "convert --json report"
+import json, os, sys
+r = json.load(open(sys.argv[1]))
+assert r["converted"] is True and r["dry_run"] is False and r["mode"] == "copy", r
+assert [s["name"] for s in r["steps"]] == ["disk", "partition table", "EFI system partition",
+    "guest files", "NVRAM", "generation 2 configuration"], r["steps"]
+assert all(s["seconds"] >= 0 for s in r["steps"])
+assert r["boot_entry"] == 1 and r["plan"]["esp_number"] == 2
+for k in ("disk", "nvram", "config", "log"):
+    assert os.path.exists(r[k]), r[k]
+PY
 [ "$(sha256sum <"$src")" = "$before" ] || fail "the source changed"
 echo "differencing conversion: ${secs} s; child $(du -k "$work/diff/vm.vhdx" | cut -f1) KiB on disk, full copy $(du -k "$work/full/vm.vhdx" | cut -f1) KiB"
 [ "$(echo "$secs < 5" | bc)" = 1 ] || fail "--differencing took ${secs} s"
