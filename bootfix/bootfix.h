@@ -129,8 +129,9 @@ int nvram_delete(struct nvram *nv, const char *name, const uint8_t guid[16]);
 /* The whole image as it would be written (borrowed, *bytes set). */
 const uint8_t *nvram_image(const struct nvram *nv, size_t *bytes);
 /* Write the image to path crash-safely: a temporary file beside it, fsync, rename, fsync of
- * the directory. -EBUSY when another process holds a lock on path (QEMU locks the VARS
- * file of a running VM). */
+ * the directory. The replaced file's mode and owner are kept; a symlink is followed (the
+ * file it names is replaced). -EBUSY when another process holds a lock on path (QEMU
+ * locks the VARS file of a running VM). */
 int nvram_save(const struct nvram *nv, const char *path);
 
 /* A Boot#### entry pointing at a file on a GPT partition (short-form HD() device path). */

@@ -751,10 +751,28 @@ static int check_not_in_use(const char *path)
  * path (atomic), fsync the directory so the rename itself is durable. A crash at any point
  * leaves path either as it was or as the new image. Refuses (-EBUSY) a file a running VM
  * holds locked. */
-int nvram_save(const struct nvram *nv, const char *path)
+/* The replaced file's mode, owner and group go to its replacement: a libvirt VM's NVRAM is
+ * owned by the hypervisor's user, which must still be able to open it. */
+static int copy_owner_mode(int fd, const char *path, const char *tmp)
 {
-	char tmp[PATH_MAX];
 	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return 0;  /* a new file: mkstemp's 0600 and our owner */
+	if ((st.st_uid != geteuid() || st.st_gid != getegid()) &&
+	    fchown(fd, st.st_uid, st.st_gid) < 0)
+		return vdisk_fail(errno, "nvram: cannot give %s the owner %u:%u of %s: %s", tmp,
+				  (unsigned)st.st_uid, (unsigned)st.st_gid, path, strerror(errno));
+	if (fchmod(fd, st.st_mode & 07777) < 0)
+		return vdisk_fail(errno, "nvram: cannot set the mode of %s: %s", tmp, strerror(errno));
+	return 0;
+}
+
+int nvram_save(const struct nvram *nv, const char *path_arg)
+{
+	char tmp[PATH_MAX], real[PATH_MAX];
+	/* Through a symlink, the file it names is replaced, the link kept. */
+	const char *path = realpath(path_arg, real) ? real : path_arg;
 	int r, fd;
 
 	if (snprintf(tmp, sizeof(tmp), "%s.genshift-XXXXXX", path) >= (int)sizeof(tmp))
@@ -766,11 +784,9 @@ int nvram_save(const struct nvram *nv, const char *path)
 	if (fd < 0)
 		return vdisk_fail(errno, "nvram: cannot create a temporary file beside %s: %s",
 				  path, strerror(errno));
-	/* Keep the permissions of the file replaced; mkstemp's 0600 for a new one is fine. */
-	if (stat(path, &st) == 0 && fchmod(fd, st.st_mode & 07777) < 0) {
-		r = vdisk_fail(errno, "nvram: cannot set the mode of %s: %s", tmp, strerror(errno));
+	r = copy_owner_mode(fd, path, tmp);
+	if (r < 0)
 		goto unlink_tmp;
-	}
 	r = write_all(fd, nv->image, nv->bytes, tmp);
 	if (r < 0)
 		goto unlink_tmp;

@@ -841,12 +841,25 @@ static void test_save_and_open(void **state)
 	assert_int_equal(fwrite(b, 1, SZ_2M, f), SZ_2M);
 	fclose(f);
 	chmod(path, 0640);
+	/* Owned by someone else, as libvirt's NVRAM files are (needs root to set up). */
+	int foreign = chown(path, 12345, 23456) == 0;
 	assert_int_equal(nvram_open(path, &nv), 0);
 	assert_int_equal(nvram_add_boot(nv, &target, NULL), 0);
-	assert_int_equal(nvram_save(nv, path), 0);
+	/* Saved through a symlink: the file is replaced, the link stays a link. */
+	char link[320];
+	snprintf(link, sizeof(link), "%s/link.fd", dir);
+	assert_int_equal(symlink("VARS.fd", link), 0);
+	assert_int_equal(nvram_save(nv, link), 0);
+	assert_int_equal(lstat(link, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	unlink(link);
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_size, SZ_2M);
 	assert_int_equal(st.st_mode & 0777, 0640);
+	if (foreign) {
+		assert_int_equal(st.st_uid, 12345);
+		assert_int_equal(st.st_gid, 23456);
+	}
 	assert_int_equal(nvram_open(path, &again), 0);
 	assert_memory_equal(nvram_image(again, &n), nvram_image(nv, &n), SZ_2M);
 	assert_non_null(nvram_get(again, "Boot0001", global_guid));
