@@ -399,7 +399,7 @@ static struct json_object *exits_json(const struct vmm_exit_stats *e)
 		{ "virtio_flushes", e->virtio_flushes }, { "virtio_errors", e->virtio_errors },
 		{ "mmio_pflash", e->mmio_pflash }, { "nvram_programs", e->nvram_programs },
 		{ "nvram_erases", e->nvram_erases }, { "nvram_syncs", e->nvram_syncs },
-		{ "nvram_refused", e->nvram_refused },
+		{ "nvram_refused", e->nvram_refused }, { "nvram_set_bits", e->nvram_set_bits },
 	};
 	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
 		json_object_object_add(o, f[i].k, json_object_new_int64((int64_t)f[i].v));
@@ -575,8 +575,5 @@ int cmd_boot(int argc, char **argv)
 
 int cmd_verify(int argc, char **argv)
 {
-	for (int i = 1; i < argc; i++)
-		if (!strcmp(argv[i], "--both"))
-			return cmd_verify_both(argc, argv); /* convert/cmd-verify-both.c */
 	return boot_or_verify(argc, argv, true);
 }

@@ -269,6 +269,7 @@ static void close_flash(struct machine *m)
 	st->nvram_erases = m->vars.stats.erases;
 	st->nvram_syncs = m->vars.stats.syncs;
 	st->nvram_refused = m->vars.stats.refused + m->code.stats.refused;
+	st->nvram_set_bits = m->vars.stats.set_bits;
 	int r = pflash_close(&m->vars);
 	pflash_close(&m->code);
 	/* The failed pwrite ran on a vCPU thread, whose vdisk_errmsg() this thread cannot

@@ -111,8 +111,10 @@ struct vmm_exit_stats {
 		io_unassigned, io_misc;
 	uint64_t virtio_reads, virtio_writes, virtio_flushes, virtio_errors;
 	/* generation 2: MMIO exits into the flash units, and what the firmware did to its
-	 * NVRAM (programmed bytes, erased blocks, fdatasyncs of the file, writes refused) */
-	uint64_t mmio_pflash, nvram_programs, nvram_erases, nvram_syncs, nvram_refused;
+	 * NVRAM (programmed bytes, erased blocks, fdatasyncs of the file, writes refused,
+	 * programmed bytes that asked to set a bit flash cannot set without an erase) */
+	uint64_t mmio_pflash, nvram_programs, nvram_erases, nvram_syncs, nvram_refused,
+		nvram_set_bits;
 };
 
 struct vmm_opts {
