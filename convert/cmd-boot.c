@@ -575,5 +575,8 @@ int cmd_boot(int argc, char **argv)
 
 int cmd_verify(int argc, char **argv)
 {
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--both"))
+			return cmd_verify_both(argc, argv); /* convert/cmd-verify-both.c */
 	return boot_or_verify(argc, argv, true);
 }
