@@ -49,6 +49,7 @@ CONVERT_SRCS := convert/main.c convert/cmd-disk.c convert/output.c convert/cmd-b
 CONVERT_SRCS += convert/analyze.c convert/analyze-json.c convert/cmd-analyze.c convert/translate.c
 CONVERT_SRCS += convert/cmd-nvram.c
 CONVERT_SRCS += convert/cmd-convert.c convert/pipeline.c convert/pipeline-run.c convert/undo-regions.c convert/cmd-verify-both.c
+CONVERT_SRCS += convert/undo-regions-file.c
 
 # ---- vmm/: the KVM VMM (issue 5); the genshift binary links it ----
 VMM_SRCS := vmm/ns16550.c vmm/mc146818.c vmm/fw_cfg.c vmm/pci.c vmm/piix4_pm.c vmm/pflash.c \
@@ -234,6 +235,19 @@ $(BUILD)/tests/guest_tool: $(BUILD)/tests/tools/guest_tool.o $(LIBBOOTFIX) $(LIB
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIBBOOTFIX) $(LIBPARTITION) $(LIBVHDX) $(LIBS_BOOTFIX) $(LIBS_JSON)
+
+# convert/undo-regions-file.c's parser (the --in-place undo record): replay links the one
+# object and libvhdx.
+FUZZ_TARGETS += fuzz_cvundo
+FUZZ_REPLAY_BINS += $(BUILD)/tests/fuzz_cvundo-replay
+$(BUILD)/tests/fuzz_cvundo-replay: $(BUILD)/tests/fuzz/fuzz_cvundo.o $(BUILD)/tests/fuzz/replay-main.o $(BUILD)/convert/undo-regions-file.o $(LIBVHDX)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBVHDX) $(LIBS_JSON)
+fuzz: $(BUILD)/fuzz/fuzz_cvundo
+$(BUILD)/fuzz/fuzz_cvundo: tests/fuzz/fuzz_cvundo.c convert/undo-regions-file.c $(VHDX_SRCS)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -o $@ $^ $(LIBS_JSON)
 
 # ---- fixtures and nested-KVM harness (issue 3) ----
 #   make fixtures    guest disks from Debian packages into $(BUILD)/fixtures (cached by recipe hash)
