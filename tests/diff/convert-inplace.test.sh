@@ -9,7 +9,8 @@ inplace_roundtrip() { # IMAGE FMT LABEL [fault step]
 	img=$1 fmt=$2 label=$3 fault=${4:-}
 	file_before=$(sha256sum <"$img")
 	size_before=$(stat -c %s "$img")
-	virt_before=$(vhash "$img")
+	virt_before=
+	[ "$fmt" = raw ] || virt_before=$(vhash "$img") # raw: the file hash below says more
 	rc=0
 	GENSHIFT_FAULT_AFTER_STEP=$fault "$GENSHIFT" convert "$img" --in-place --out "$work/o" \
 		--name g --no-guest >"$work/conv.log" 2>&1 || rc=$?
@@ -25,11 +26,11 @@ inplace_roundtrip() { # IMAGE FMT LABEL [fault step]
 	fi
 	"$GENSHIFT" rollback "$work/o/g.undo" >"$work/rb.log" 2>&1 ||
 		fail "$label: rollback: $(tail -n 3 "$work/rb.log")"
-	[ "$(vhash "$img")" = "$virt_before" ] || fail "$label: virtual disk differs after rollback"
 	if [ "$fmt" = raw ]; then
 		[ "$(stat -c %s "$img")" = "$size_before" ] || fail "$label: size differs after rollback"
 		[ "$(sha256sum <"$img")" = "$file_before" ] || fail "$label: file differs after rollback"
 	else
+		[ "$(vhash "$img")" = "$virt_before" ] || fail "$label: virtual disk differs after rollback"
 		qemu-img check -f "$fmt" "$img" >/dev/null 2>&1 || fail "$label: qemu-img check after rollback"
 	fi
 	[ ! -e "$work/o/g.undo" ] && [ ! -e "$work/o/g.json" ] && [ ! -e "$work/o/g_VARS.fd" ] ||
