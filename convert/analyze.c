@@ -471,7 +471,8 @@ static int judge_table(struct gs_analysis *a, int idx, const struct part_table *
 				       "partitions); genshift converts plain MBR disks only");
 	case PART_KIND_GPT:
 		if (part_table_find_esp(t)) {
-			a->generation = 2;
+			if (a->source == GS_SOURCE_IMAGE)
+				a->generation = 2; /* a configuration says its own generation */
 			return gs_analysis_add(a, "ALREADY_GEN2", GS_SEV_BLOCKER, idx,
 					       "the disk already has a GPT with an EFI system "
 					       "partition: it is a generation 2 disk");

@@ -225,6 +225,13 @@ cat >vm2.json <<EOF
   "disks": [ { "path": "$fx/gen2-tiny.raw", "bus": "scsi" } ] }
 EOF
 check config-gen2 3 "  BLOCKER ALREADY_GEN2: the VM already is generation 2 (UEFI firmware)" vm2.json
+cat >vm4.json <<EOF
+{ "format": "genshift-vmcfg", "version": 1, "name": "vm4", "generation": 1,
+  "disks": [ { "path": "$fx/gen2-tiny.vhdx", "bus": "ide" } ] }
+EOF
+check config-gpt-disk 3 "  BLOCKER ALREADY_GEN2 (disk 0): the disk already has a GPT with an EFI system partition: it is a generation 2 disk" vm4.json
+grep -Fxq 'vm4.json: VM configuration "vm4", generation 1' config-gpt-disk.out ||
+	bad "config-gpt-disk: the configuration's own generation is not reported"
 cat >vm3.json <<EOF
 { "format": "genshift-vmcfg", "version": 1, "name": "vm3", "generation": 1,
   "disks": [ { "path": "none.iso", "media": "dvd", "bus": "ide" } ] }
