@@ -49,4 +49,24 @@ fi
 grep -q 'not convertible: ALREADY_GEN2' "$work/refuse.txt" ||
 	fail "refusal message: $(cat "$work/refuse.txt")"
 [ -z "$(ls -A "$work/out2" 2>/dev/null)" ] || fail "a refused conversion wrote $(ls -A "$work/out2")"
-echo "convert-dry-run: plan printed, nothing written, source unchanged"
+# A VM configuration as SRC (Hyper-V shaped: IDE boot disk, a DVD) converts for real: the
+# boot disk found through boot_order, IDE -> SCSI 0:0, the configuration's name kept.
+mkdir "$work/vm"
+cp --sparse=always "$src" "$work/vm/disk0.vhdx"
+cat >"$work/vm/web1.json" <<'JSON'
+{ "format": "genshift-vmcfg", "version": 1, "name": "web1", "generation": 1,
+  "disks": [ { "path": "disk0.vhdx", "bus": "ide", "controller": 0, "location": 0 } ],
+  "boot_order": [ "disk:0" ] }
+JSON
+"$GENSHIFT" convert "$work/vm/web1.json" --out "$work/vm/out" --no-guest >"$work/vm.log" 2>&1 ||
+	fail "converting a VM configuration: $(tail -n 3 "$work/vm.log")"
+python3 - "$work/vm/out/web1.json" <<'PY' || fail "web1.json: $(cat "$work/vm/out/web1.json")"
+import json, sys
+c = json.load(open(sys.argv[1]))
+assert c["name"] == "web1" and c["generation"] == 2, c
+d = c["disks"][0]
+assert d["path"] == "web1.vhdx" and d["bus"] == "scsi" and (d["controller"], d["location"]) == (0, 0), d
+assert c["firmware"] == {"type": "uefi", "nvram": "web1_VARS.fd", "secure_boot": False}, c["firmware"]
+PY
+[ -s "$work/vm/out/web1.vhdx" ] && [ -s "$work/vm/out/web1_VARS.fd" ] || fail "web1 output files"
+echo "convert-dry-run: plan printed, nothing written, source unchanged; a VM configuration converts"
