@@ -67,8 +67,9 @@ static const char *bootloader_name(enum guest_bootloader b)
 	return "unknown";
 }
 
-static struct json_object *guest_json(const struct guest_info *gi)
+static struct json_object *guest_json(const struct gs_disk *d)
 {
+	const struct guest_info *gi = d->guest;
 	struct json_object *o = json_object_new_object();
 	struct json_object *fstab = json_object_new_array();
 
@@ -88,6 +89,8 @@ static struct json_object *guest_json(const struct guest_info *gi)
 		add_str(e, "spec", gi->fstab[i].spec);
 		add_str(e, "mountpoint", gi->fstab[i].mountpoint);
 		add_str(e, "fstype", gi->fstab[i].fstype);
+		json_object_object_add(e, "partition", json_object_new_int((int)(gi->fstab[i].spec
+			? gs_disk_fstab_partition(d, gi->fstab[i].spec) : 0)));
 		json_object_array_add(fstab, e);
 	}
 	json_object_object_add(o, "fstab", fstab);
@@ -139,7 +142,7 @@ static struct json_object *disk_json(const struct gs_disk *d)
 	if (d->plan.valid)
 		json_object_object_add(o, "plan", plan_json(&d->plan));
 	if (d->guest)
-		json_object_object_add(o, "guest", guest_json(d->guest));
+		json_object_object_add(o, "guest", guest_json(d));
 	if (d->deep_error)
 		add_str(o, "guest_error", d->deep_error);
 	return o;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -709,11 +710,73 @@ static int judge_bootloader(struct gs_analysis *a, int idx, const struct guest_i
 	return 0;
 }
 
-static int judge_references(struct gs_analysis *a, int idx, const struct guest_info *gi)
+/* "/dev/sda5", "/dev/hda5", "/dev/vda5", "/dev/xvda5": partition 5 of the first disk. */
+static uint32_t dev_name_partition(const char *spec)
+{
+	static const char *const prefixes[] = { "/dev/sda", "/dev/hda", "/dev/vda", "/dev/xvda" };
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+		size_t n = strlen(prefixes[i]);
+		if (strncmp(spec, prefixes[i], n) || spec[n] < '1' || spec[n] > '9')
+			continue;
+		char *end;
+		unsigned long v = strtoul(spec + n, &end, 10);
+		return *end || v > PART_MAX_NUMBER ? 0 : (uint32_t)v;
+	}
+	return 0;
+}
+
+static bool spec_is(const char *spec, const char *key, const char *value, bool nocase)
+{
+	size_t n = strlen(key);
+	if (!value[0] || strncmp(spec, key, n))
+		return false;
+	return nocase ? !strcasecmp(spec + n, value) : !strcmp(spec + n, value);
+}
+
+uint32_t gs_disk_fstab_partition(const struct gs_disk *d, const char *spec)
+{
+	uint32_t number = dev_name_partition(spec);
+
+	for (size_t i = 0; i < d->n_parts; i++) {
+		const struct gs_part *p = &d->parts[i];
+		if (p->entry.number == number || spec_is(spec, "UUID=", p->fs.uuid, true) ||
+		    spec_is(spec, "LABEL=", p->fs.label, false) ||
+		    spec_is(spec, "PARTUUID=", p->partuuid, true))
+			return p->entry.number;
+	}
+	return 0;
+}
+
+static bool names_a_partition(const char *spec)
+{
+	return !strncmp(spec, "UUID=", 5) || !strncmp(spec, "LABEL=", 6) ||
+	       !strncmp(spec, "PARTUUID=", 9) || !strncmp(spec, "/dev/", 5);
+}
+
+/* An fstab entry naming no partition of the boot disk lives on another disk (or nowhere):
+ * the conversion leaves it alone, and a person should know which ones those are. */
+static int judge_fstab(struct gs_analysis *a, int idx, const struct guest_info *gi)
 {
 	int r = 0;
 
-	if (gi->root_on_lvm && !has_finding(a, idx, "LVM_ROOT"))
+	for (size_t i = 0; i < gi->n_fstab && r == 0; i++) {
+		const struct guest_fstab_entry *e = &gi->fstab[i];
+		if (!e->spec || !names_a_partition(e->spec) ||
+		    gs_disk_fstab_partition(&a->disks[idx], e->spec))
+			continue;
+		r = gs_analysis_add(a, "FSTAB_UNRESOLVED", GS_SEV_WARNING, idx,
+				    "fstab entry %s (%s) names no partition of this disk: it must "
+				    "be on another disk of the VM, which the conversion leaves as "
+				    "it is", e->spec, e->mountpoint ? e->mountpoint : "");
+	}
+	return r;
+}
+
+static int judge_references(struct gs_analysis *a, int idx, const struct guest_info *gi)
+{
+	int r = judge_fstab(a, idx, gi);
+
+	if (r == 0 && gi->root_on_lvm && !has_finding(a, idx, "LVM_ROOT"))
 		r = gs_analysis_add(a, "LVM_ROOT", GS_SEV_WARNING, idx,
 				    "the root file system is on LVM; the conversion keeps it "
 				    "where it is and GRUB reads LVM, but it is less tested than a "

@@ -135,6 +135,10 @@ const char *gs_severity_name(enum gs_severity s); /* "blocker", "warning" */
  * from the facts. Pure: no I/O. Returns 0 or -ENOMEM. */
 int gs_analysis_judge_guest(struct gs_analysis *a, int disk, const struct guest_info *gi);
 
+/* The partition of d an fstab spec names (UUID=, LABEL=, PARTUUID= matched against what
+ * libblkid found; /dev/sdaN, hdaN, vdaN, xvdaN by number), or 0 when it names none. */
+uint32_t gs_disk_fstab_partition(const struct gs_disk *d, const char *spec);
+
 /* Add a finding (printf-style message). Returns 0 or -ENOMEM. */
 int gs_analysis_add(struct gs_analysis *a, const char *code, enum gs_severity sev, int disk,
 		    const char *fmt, ...) __attribute__((format(printf, 5, 6)));

@@ -154,10 +154,15 @@ static void print_guest(const struct gs_disk *d)
 	       g->product_name ? g->product_name : "", g->arch ? g->arch : "?");
 	printf("    grub.cfg: %s%s\n", g->grub_cfg ? g->grub_cfg : "(none)",
 	       g->grub_bls ? " (blscfg)" : "");
-	for (size_t i = 0; i < g->n_fstab; i++)
-		printf("    fstab: %s %s %s\n", g->fstab[i].spec ? g->fstab[i].spec : "",
-		       g->fstab[i].mountpoint ? g->fstab[i].mountpoint : "",
-		       g->fstab[i].fstype ? g->fstab[i].fstype : "");
+	for (size_t i = 0; i < g->n_fstab; i++) {
+		const struct guest_fstab_entry *e = &g->fstab[i];
+		uint32_t part = e->spec ? gs_disk_fstab_partition(d, e->spec) : 0;
+		printf("    fstab: %s %s %s", e->spec ? e->spec : "",
+		       e->mountpoint ? e->mountpoint : "", e->fstype ? e->fstype : "");
+		if (part)
+			printf(" (partition %u)", part);
+		putchar('\n');
+	}
 }
 
 static void print_analysis(const struct gs_analysis *a)

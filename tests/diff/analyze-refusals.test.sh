@@ -266,7 +266,9 @@ else:
     assert g["bootloader"] == "grub2" and g["grub_cfg"] == "/boot/grub/grub.cfg", g
     assert disk["root_partition"] == 1 and disk["root_source"] == "guest", disk
     root_uuid = disk["partitions"][0]["filesystem"]["uuid"]
-    assert {"spec": "UUID=" + root_uuid, "mountpoint": "/", "fstype": "ext4"} in g["fstab"], g
+    assert {"spec": "UUID=" + root_uuid, "mountpoint": "/", "fstype": "ext4",
+            "partition": 1} in g["fstab"], g
+    assert all(e["partition"] for e in g["fstab"] if e["spec"].startswith("UUID=")), g
     assert rc == 0 and "GUEST_NOT_INSPECTED" not in codes, (rc, codes)
     print("deep: guest", g["distro"], g["arch"], g["grub_cfg"], codes)
 EOF

@@ -1,6 +1,7 @@
 /* tests/unit/convert_analyze_test.c - the guest-facts half of `genshift analyze`: each fact
  * guest_inspect can report, synthesized, gives exactly the finding (code, severity,
- * message) docs/analyze.md promises, and nothing else. */
+ * message) docs/analyze.md promises, and nothing else; fstab specs resolve to the
+ * partitions libblkid found. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -43,6 +44,15 @@ static struct gs_analysis *new_analysis(void)
 	a->disks[0].role = GS_DISK_BOOT;
 	a->disks[0].root_part = 2; /* the structural guess, which the guest facts replace */
 	a->disks[0].boot_part = 2;
+	/* What libblkid found: partition 1 holds the root file system fstab_uuid names. */
+	a->disks[0].parts = calloc(1, sizeof(*a->disks[0].parts));
+	assert_non_null(a->disks[0].parts);
+	a->disks[0].n_parts = 1;
+	a->disks[0].parts[0].entry.number = 1;
+	strcpy(a->disks[0].parts[0].fs.type, "ext4");
+	strcpy(a->disks[0].parts[0].fs.uuid, spec_uuid + 5);
+	strcpy(a->disks[0].parts[0].fs.label, "root");
+	strcpy(a->disks[0].parts[0].partuuid, "67656e31-01");
 	return a;
 }
 
@@ -206,6 +216,40 @@ static void test_device_fstab(void **state)
 		   "rewrites them to UUID=");
 }
 
+static void test_fstab_other_disk(void **state)
+{
+	(void)state;
+	static char spec[] = "UUID=7a1d5e0c-0000-4000-8000-000000000002", home[] = "/home";
+	struct guest_fstab_entry e[] = { fstab_uuid[0], { spec, home, ext4 } };
+	struct guest_info gi = healthy();
+	gi.fstab = e;
+	gi.n_fstab = 2;
+	expect_one(&gi, "FSTAB_UNRESOLVED", GS_SEV_WARNING,
+		   "fstab entry UUID=7a1d5e0c-0000-4000-8000-000000000002 (/home) names no "
+		   "partition of this disk: it must be on another disk of the VM, which the "
+		   "conversion leaves as it is");
+}
+
+static void test_fstab_resolution(void **state)
+{
+	(void)state;
+	struct gs_analysis *a = new_analysis();
+	const struct gs_disk *d = &a->disks[0];
+
+	assert_int_equal(gs_disk_fstab_partition(d, "UUID=0C8E6A52-61E1-4F0A-9D3E-67656E310001"), 1);
+	assert_int_equal(gs_disk_fstab_partition(d, "LABEL=root"), 1);
+	assert_int_equal(gs_disk_fstab_partition(d, "LABEL=ROOT"), 0); /* labels keep case */
+	assert_int_equal(gs_disk_fstab_partition(d, "PARTUUID=67656e31-01"), 1);
+	assert_int_equal(gs_disk_fstab_partition(d, "/dev/vda1"), 1);
+	assert_int_equal(gs_disk_fstab_partition(d, "/dev/xvda1"), 1);
+	assert_int_equal(gs_disk_fstab_partition(d, "/dev/sdb1"), 0);  /* another disk */
+	assert_int_equal(gs_disk_fstab_partition(d, "/dev/sda10"), 0); /* not partition 1 */
+	assert_int_equal(gs_disk_fstab_partition(d, "/dev/sda1x"), 0);
+	assert_int_equal(gs_disk_fstab_partition(d, "UUID="), 0);
+	assert_int_equal(gs_disk_fstab_partition(d, "tmpfs"), 0);
+	gs_analysis_free(a);
+}
+
 /* The structural pass already refused SYSLINUX by its MBR code: no second finding. */
 static void test_no_duplicate(void **state)
 {
@@ -237,6 +281,8 @@ int main(void)
 		cmocka_unit_test(test_lvm_root),
 		cmocka_unit_test(test_partuuid_fstab),
 		cmocka_unit_test(test_device_fstab),
+		cmocka_unit_test(test_fstab_other_disk),
+		cmocka_unit_test(test_fstab_resolution),
 		cmocka_unit_test(test_no_duplicate),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
