@@ -5,7 +5,8 @@
 # found by UUID:
 #   1. the converted disk, read by sgdisk: a valid GPT with an EFI System partition, and
 #      root (1) and swap (5) at the sectors they had (the disk grew to make room);
-#   2. genshift's VMM runs the generated gen 2 configuration (OVMF + its NVRAM);
+#   2. genshift's VMM runs the generated gen 2 configuration (OVMF + its NVRAM, booting
+#      through the Boot0001 entry the conversion wrote: virt-fw-vars checks it first);
 #   3. QEMU + OVMF (a fresh variable store: the removable-media path \EFI\BOOT\BOOTX64.EFI)
 #      under nested KVM boots the converted VHDX.
 # The source VHDX must come out unchanged. Fails (never skips) while the converter is
@@ -44,6 +45,16 @@ for f in debian12.vhdx debian12_VARS.fd debian12.json; do
 	need_file "$work/out/$f" "genshift convert's output"
 done
 qemu-img check -q -f vhdx "$work/out/debian12.vhdx" || fail "qemu-img check: converted VHDX"
+# Deep inspection recognised Debian and edited its fstab (not the structural fallback).
+grep -q 'step 0: analysis (deep)' "$work/out/debian12.log" || fail "the conversion did not inspect the guest"
+grep -q 'guest: /etc/fstab: added UUID=.* /boot/efi vfat' "$work/out/debian12.log" ||
+	fail "no /boot/efi line added to the guest's fstab: $(grep 'step 4' "$work/out/debian12.log")"
+# The NVRAM as virt-fw-vars reads it: our Boot0001 first.
+command -v virt-fw-vars >/dev/null || fail "missing virt-fw-vars (make deps)"
+virt-fw-vars -i "$work/out/debian12_VARS.fd" -p >"$work/vars.txt" 2>&1 || fail "virt-fw-vars -p: $(tail -n 2 "$work/vars.txt")"
+grep -q 'Boot0001 .*title="debian" devpath=Partition(nr=2)/FilePath(\\EFI\\debian\\grubx64.efi)' "$work/vars.txt" ||
+	fail "NVRAM: no Boot0001 -> \\EFI\\debian\\grubx64.efi: $(grep Boot "$work/vars.txt")"
+grep -q 'BootOrder *: boot order: 0001' "$work/vars.txt" || fail "NVRAM: Boot0001 is not first"
 
 # ---- the converted disk as sgdisk reads it ----
 sectors() { # sectors PARTNUM FILE: "start end" from sgdisk -i
@@ -69,12 +80,14 @@ if [ "$rc" != 0 ]; then
 	fail "genshift verify (gen 2) debian12.json: exit $rc: $(tail -n 2 "$work/vmm-stderr.log")"
 fi
 grep -a -q -E "$want" "$work/vmm-serial.log" || fail "VMM gen 2: the marker is not in the serial log"
+grep -a -q 'BdsDxe: starting Boot0001 "debian" from HD(2,GPT' "$work/vmm-serial.log" ||
+	fail "VMM gen 2: OVMF did not boot through our Boot0001: $(grep -a BdsDxe "$work/vmm-serial.log" | tr -d '\r' | tail -n 2)"
 echo "vmm gen 2: matched, $(echo "$(elapsed) $t" | awk '{printf "%.1f", $1 - $2}') s"
 
 # ---- gen 2 in QEMU + OVMF under nested KVM ----
 t=$(elapsed)
 rc=0
-WITH_KVM_TIMEOUT=$((BOOT_TIMEOUT + 300)) "$harness" "$repo/tests/boot/qemu-boot.sh" --kvm \
+WITH_KVM_TIMEOUT=$((BOOT_TIMEOUT + 300)) "$harness" --rw "$work/out" "$repo/tests/boot/qemu-boot.sh" --kvm \
 	--timeout "$BOOT_TIMEOUT" uefi "$work/out/debian12.vhdx" vhdx debian12 \
 	>"$work/qemu.out" 2>&1 || rc=$?
 cat "$work/qemu.out"
