@@ -289,7 +289,7 @@ fixture-debian12:
 check-slow: deps
 	$(MAKE) check-slow-nodeps
 
-check-slow-nodeps: $(GENSHIFT) $(HARNESS_BINS) fixture-debian12
+check-slow-nodeps: $(GENSHIFT) $(TEST_TOOL_BINS) $(HARNESS_BINS) fixture-debian12
 	$(Q)BUILD=$(BUILD) TEST_DIRS=tests/slow tests/run-all.sh
 # ---- end of issue 7 debian12 block ----
 
