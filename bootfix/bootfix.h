@@ -208,6 +208,8 @@ struct guest_info {
  * Fails only when the appliance cannot run or a file read is bad (oversized, NUL bytes). */
 int guest_inspect(const char *disk_path, const char *format, struct guest_info **out);
 void guest_info_free(struct guest_info *gi);
+/* "grub2", "grub-legacy", "syslinux" or "unknown" (static strings). */
+const char *guest_bootloader_name(enum guest_bootloader b);
 
 struct guest_fix_opts {
 	uint32_t esp_volume_id;    /* fstab gains UUID=XXXX-XXXX /boot/efi vfat umask=0077,nofail */

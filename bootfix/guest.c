@@ -361,6 +361,17 @@ free_gi:
 	return rc;
 }
 
+const char *guest_bootloader_name(enum guest_bootloader b)
+{
+	switch (b) {
+	case GUEST_BOOT_GRUB2: return "grub2";
+	case GUEST_BOOT_GRUB_LEGACY: return "grub-legacy";
+	case GUEST_BOOT_SYSLINUX: return "syslinux";
+	case GUEST_BOOT_UNKNOWN: break;
+	}
+	return "unknown";
+}
+
 void guest_info_free(struct guest_info *gi)
 {
 	if (!gi)

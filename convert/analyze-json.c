@@ -56,16 +56,6 @@ static struct json_object *plan_json(const struct gs_plan_summary *s)
 	return o;
 }
 
-static const char *bootloader_name(enum guest_bootloader b)
-{
-	switch (b) {
-	case GUEST_BOOT_GRUB2: return "grub2";
-	case GUEST_BOOT_GRUB_LEGACY: return "grub-legacy";
-	case GUEST_BOOT_SYSLINUX: return "syslinux";
-	case GUEST_BOOT_UNKNOWN: break;
-	}
-	return "unknown";
-}
 
 static struct json_object *guest_json(const struct gs_disk *d)
 {
@@ -79,7 +69,7 @@ static struct json_object *guest_json(const struct gs_disk *d)
 	json_object_object_add(o, "major", json_object_new_int(gi->major));
 	json_object_object_add(o, "minor", json_object_new_int(gi->minor));
 	add_str(o, "arch", gi->arch);
-	add_str(o, "bootloader", bootloader_name(gi->bootloader));
+	add_str(o, "bootloader", guest_bootloader_name(gi->bootloader));
 	add_str(o, "grub_cfg", gi->grub_cfg);
 	json_object_object_add(o, "grub_bls", json_object_new_boolean(gi->grub_bls));
 	json_object_object_add(o, "root_encrypted", json_object_new_boolean(gi->root_encrypted));

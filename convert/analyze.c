@@ -829,17 +829,6 @@ static int add_disk(struct gs_analysis *a, const char *path, enum gs_disk_role r
 	return 0;
 }
 
-/* The disk the VM boots from: the first disk in boot_order, else the first disk. */
-static int boot_disk_index(const struct vmcfg *cfg)
-{
-	for (unsigned i = 0; i < cfg->n_boot; i++)
-		if (cfg->boot_order[i].kind == VMCFG_BOOT_DISK)
-			return (int)cfg->boot_order[i].index;
-	for (unsigned i = 0; i < cfg->n_disks; i++)
-		if (cfg->disks[i].media == VMCFG_MEDIA_DISK)
-			return (int)i;
-	return -1;
-}
 
 static int load_config(struct gs_analysis *a)
 {
@@ -847,7 +836,7 @@ static int load_config(struct gs_analysis *a)
 	int r = vmcfg_load(a->path, &cfg);
 	if (r < 0)
 		return r;
-	int boot = boot_disk_index(cfg);
+	int boot = vmcfg_boot_disk(cfg);
 	a->generation = cfg->generation;
 	if (cfg->name && !(a->vm_name = strdup(cfg->name)))
 		r = vdisk_fail(ENOMEM, "out of memory");

@@ -73,12 +73,9 @@ static int find_boot_disk(const struct vmcfg *cfg, int wanted)
 					  wanted);
 		return wanted;
 	}
-	for (unsigned i = 0; i < cfg->n_boot; i++)
-		if (cfg->boot_order[i].kind == VMCFG_BOOT_DISK)
-			return (int)cfg->boot_order[i].index;
-	for (unsigned i = 0; i < cfg->n_disks; i++)
-		if (cfg->disks[i].media == VMCFG_MEDIA_DISK)
-			return (int)i;
+	int boot = vmcfg_boot_disk(cfg);
+	if (boot >= 0)
+		return boot;
 	return vdisk_fail(EINVAL, "translate: the VM \"%s\" has no hard disk to boot from",
 			  cfg->name ? cfg->name : "");
 }

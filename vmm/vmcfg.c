@@ -32,6 +32,17 @@ const char *vmcfg_bus_name(enum vmcfg_bus b)
 	return (unsigned)b < COUNT(bus_names) ? bus_names[b] : "?";
 }
 
+int vmcfg_boot_disk(const struct vmcfg *cfg)
+{
+	for (unsigned i = 0; i < cfg->n_boot; i++)
+		if (cfg->boot_order[i].kind == VMCFG_BOOT_DISK)
+			return (int)cfg->boot_order[i].index;
+	for (unsigned i = 0; i < cfg->n_disks; i++)
+		if (cfg->disks[i].media == VMCFG_MEDIA_DISK)
+			return (int)i;
+	return -1;
+}
+
 void vmcfg_free(struct vmcfg *cfg)
 {
 	if (!cfg)

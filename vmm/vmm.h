@@ -89,6 +89,9 @@ int vmcfg_load(const char *path, struct vmcfg **out);
 char *vmcfg_to_json(const struct vmcfg *cfg);
 void vmcfg_free(struct vmcfg *cfg);
 const char *vmcfg_bus_name(enum vmcfg_bus b);
+/* The index in cfg->disks of the disk the VM boots from: the first disk entry of boot_order,
+ * else the first hard disk (not a DVD); -1 when the VM has no hard disk. */
+int vmcfg_boot_disk(const struct vmcfg *cfg);
 
 /* ---- running a VM ---- */
 

@@ -17,16 +17,6 @@
 
 #define MAX_PARTUUIDS 16
 
-static const char *bootloader_name(enum guest_bootloader b)
-{
-	switch (b) {
-	case GUEST_BOOT_GRUB2: return "grub2";
-	case GUEST_BOOT_GRUB_LEGACY: return "grub-legacy";
-	case GUEST_BOOT_SYSLINUX: return "syslinux";
-	case GUEST_BOOT_UNKNOWN: break;
-	}
-	return "unknown";
-}
 
 static const char *or_none(const char *s)
 {
@@ -40,7 +30,7 @@ static void print_info(const struct guest_info *gi)
 	printf("root_part=%u\nboot_part=%u\nroot_fs_uuid=%s\nboot_fs_uuid=%s\n", gi->root_part,
 	       gi->boot_part, or_none(gi->root_fs_uuid), or_none(gi->boot_fs_uuid));
 	printf("root_encrypted=%d\nroot_on_lvm=%d\nbootloader=%s\nloader_cfg=%s\ngrub_cfg=%s\n",
-	       gi->root_encrypted, gi->root_on_lvm, bootloader_name(gi->bootloader),
+	       gi->root_encrypted, gi->root_on_lvm, guest_bootloader_name(gi->bootloader),
 	       or_none(gi->loader_cfg), or_none(gi->grub_cfg));
 	printf("grub_bls=%d\ngrub_has_linux16=%d\nhas_grub_efi=%d\n", gi->grub_bls,
 	       gi->grub_has_linux16, gi->has_grub_efi);
