@@ -3,7 +3,7 @@
 # the source VHD keeps its bytes) and `genshift verify --both` boots the source as
 # generation 1 (SeaBIOS, disks read-only) and the result as generation 2 (OVMF with our
 # NVRAM) in genshift's own VMM, through the nested-KVM harness when there is no usable
-# /dev/kvm; both must reach their marker.
+# /dev/kvm; both must reach their marker. QEMU + OVMF boots the result too.
 . "$(dirname "$0")/../diff/convert-lib.sh"
 
 src=$(fixture gen1-tiny.vhd)
@@ -30,4 +30,6 @@ for g, fw in (("gen1", "bios"), ("gen2", "uefi")):
 assert r["both_matched"] is True
 PY
 [ "$rc" = 0 ] || fail "verify --both exit $rc"
-echo "convert-gen1-tiny-vhd: gen 1 and gen 2 both boot in genshift's VMM"
+# The peer: the same output in QEMU + OVMF, on the NVRAM file the conversion wrote.
+qemu_uefi_boot "$work/out/gen1-tiny.vhdx" vhdx "$work/out/gen1-tiny_VARS.fd" "vhd -> vhdx"
+echo "convert-gen1-tiny-vhd: gen 1 and gen 2 boot in genshift's VMM, gen 2 in QEMU + OVMF"

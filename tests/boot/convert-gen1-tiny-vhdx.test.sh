@@ -2,7 +2,8 @@
 # convert-gen1-tiny-vhdx: the gen1-tiny VHDX converts (source unchanged, output judged by
 # qemu-img, sgdisk, fsck.fat and virt-fw-vars), and QEMU + OVMF boots it through the
 # Boot0001 entry we wrote in NAME_VARS.fd even with \EFI\BOOT\BOOTX64.EFI deleted from the
-# ESP: the NVRAM entry, not the removable-media fallback, is what boots.
+# ESP: the NVRAM entry, not the removable-media fallback, is what boots. genshift's VMM
+# then boots the output too.
 . "$(dirname "$0")/../diff/convert-lib.sh"
 need mdel
 
@@ -20,3 +21,13 @@ if mtype -i "$work/check.raw@@$((esp_lba * 512))" ::/EFI/BOOT/BOOTX64.EFI >/dev/
 	fail "BOOTX64.EFI still there"
 fi
 qemu_uefi_boot "$work/check.raw" raw "$work/out/gen1-tiny_VARS.fd" "vhdx, no BOOTX64.EFI"
+
+# Our VMM boots the untouched output with its NVRAM file (QEMU above used copies).
+rc=0
+"$GENSHIFT" verify "$work/out/gen1-tiny.json" --json --timeout "${BOOT_TIMEOUT:-300}" \
+	--expect 'GENSHIFT-BOOT-OK firmware=uefi fixture=gen1-tiny root=ok' \
+	--serial-log "$work/vmm-serial.log" --accel "${VMM_ACCEL:-auto}" \
+	>"$work/vmm.json" 2>"$work/vmm.err" || rc=$?
+cat "$work/vmm.json"
+[ "$rc" = 0 ] || fail "our VMM, generation 2: exit $rc: $(tail -n 3 "$work/vmm.err")"
+echo "convert-gen1-tiny-vhdx: boots as generation 2 in QEMU + OVMF (Boot0001 only) and in genshift's VMM"
