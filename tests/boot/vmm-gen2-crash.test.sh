@@ -3,8 +3,9 @@
 # write UEFI variables leaves an NVRAM file the firmware can still use. Inside one harness
 # run (so that kill -9 reaches the VMM process itself), KILLS boots (default 3) start on
 # the same NVRAM file, the first from a fresh copy of OVMF_VARS_4M.fd (OVMF writes many
-# variables on a first boot), and each is killed after a random delay (seed printed;
-# CRASH_SEED reproduces a run). The store as each kill left it must be readable by
+# variables on a first boot), and each is killed a random 0-8 s after the firmware's first
+# write to the file in that boot (seed printed; CRASH_SEED reproduces the delays).
+# The store as each kill left it must be readable by
 # virt-fw-vars (an independent parser; snapshots are parsed on the host, where Python is
 # fast), and at the end the same file must boot gen2-tiny to its marker, with variables
 # changed from the template (the kills did land among writes).
@@ -21,16 +22,25 @@ echo "seed $seed, $kills kills"
 cat >"$work/inner.sh" <<'INNER'
 set -u
 gs=$1 img=$2 vars=$3 work=$4 seed=$5 kills=$6 timeout=$7
-# Delays between 8 and 30 s: OVMF's variable writes fall in DXE and BDS, which under
-# nested KVM (traced on a loaded 2-core host) spanned about 8-30 s of a first boot.
+# Each kill comes a random 0-8 s after the firmware's first write to the store in that
+# boot (every OVMF boot writes at least its monotonic counter, MTC), so it lands among the
+# writes of DXE and BDS however fast or slow the host is. (Fixed delays from the start did
+# not: a quiet host finishes the whole boot in 23 s, a loaded one starts writing after 20.)
 delays=$(awk -v s="$seed" -v n="$kills" 'BEGIN { srand(s); for (i = 0; i < n; i++)
-	printf "%.1f ", 8 + rand() * 22 }')
+	printf "%.2f ", rand() * 8 }')
 i=0
 for d in $delays; do
 	i=$((i + 1))
+	cp "$vars" "$work/before$i.fd"
 	"$gs" boot --gen 2 --disk "$img" --nvram "$vars" --accel kvm --timeout "$timeout" \
 		--serial-log "$work/kill$i-serial.log" >"$work/kill$i.out" 2>&1 </dev/null &
 	pid=$!
+	n=0
+	while cmp -s "$vars" "$work/before$i.fd" && [ "$n" -lt 3000 ] && kill -0 "$pid" 2>/dev/null; do
+		sleep 0.1
+		n=$((n + 1))
+	done
+	echo "kill $i: first write seen after about $((n / 10)) s, killing $d s later"
 	sleep "$d"
 	kill -9 "$pid" 2>/dev/null || { echo "kill $i: the VMM had already ended"; exit 1; }
 	wait "$pid" 2>/dev/null
@@ -50,8 +60,8 @@ written=0
 while [ "$i" -le "$kills" ]; do
 	[ -f "$work/kill$i.fd" ] || fail "seed $seed: kill $i did not happen ($(tail -n 2 "$work/kill$i.out"))"
 	virt-fw-vars -i "$work/kill$i.fd" -p >"$work/kill$i-vars.txt" 2>&1 ||
-		fail "seed $seed: after kill $i ($(cat "$work/kill$i.delay") s) virt-fw-vars cannot parse the store: $(tail -n 1 "$work/kill$i-vars.txt")"
-	echo "kill $i after $(cat "$work/kill$i.delay") s: the store parses, $(grep -c '^Boot0' "$work/kill$i-vars.txt") Boot#### entries"
+		fail "seed $seed: after kill $i ($(cat "$work/kill$i.delay") s after a write) virt-fw-vars cannot parse the store: $(tail -n 1 "$work/kill$i-vars.txt")"
+	echo "kill $i $(cat "$work/kill$i.delay") s after a write: the store parses, $(grep -c '^Boot0' "$work/kill$i-vars.txt") Boot#### entries"
 	cmp -s "$work/kill$i.fd" /usr/share/OVMF/OVMF_VARS_4M.fd || written=$((written + 1))
 	i=$((i + 1))
 done
