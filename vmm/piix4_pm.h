@@ -47,8 +47,9 @@ void piix4_pm_apm_pio(void *dev, unsigned off, unsigned size, uint32_t *val, boo
 void piix4_pm_gpe_pio(void *dev, unsigned off, unsigned size, uint32_t *val, bool is_write);
 /* PCI hotplug: nothing inserted, removed or removable; writes (ejects) ignored. */
 void piix4_pm_pcihp_pio(void *dev, unsigned off, unsigned size, uint32_t *val, bool is_write);
-/* Legacy CPU hotplug bitmap: bit n set for each of the pm->cpus CPUs. (Generation 2 must
- * revisit this: OVMF probes 0xAF00 for QEMU's modern CPU hotplug interface.) */
+/* Legacy CPU hotplug bitmap: bit n set for each of the pm->cpus CPUs. OVMF (generation 2)
+ * probes 0xAF00 for QEMU's modern CPU hotplug interface; a non-zero read here tells it there
+ * is none, as all-ones would (traced: vmm/README.md). */
 void piix4_pm_cpuhp_pio(void *dev, unsigned off, unsigned size, uint32_t *val, bool is_write);
 
 #endif
