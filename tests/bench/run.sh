@@ -86,7 +86,7 @@ vmm_fixture=$top/$BUILD/fixtures/gen1-tiny.raw
 [ -f "$vmm_fixture" ] || BUILD=$BUILD "$top/tests/fixtures/build.sh" >/dev/null
 vmm_work=$(mkdir -p "$top/$BUILD/vmm-bench" && mktemp -d "$top/$BUILD/vmm-bench/run.XXXXXX")
 BUILD=$BUILD "$top/tests/harness/with-kvm" --rw "$vmm_work" "$top/tests/bench/vmm-boot.sh" \
-	"$gs" "$vmm_fixture" "$vmm_work" "${VMM_BENCH_REPEAT:-1}" ||
+	1 "$gs" "$vmm_fixture" "$vmm_work" "${VMM_BENCH_REPEAT:-1}" ||
 	{ rm -rf "$vmm_work"; echo "bench: vmm boot comparison failed"; exit 1; }
 rm -rf "$vmm_work"
 
@@ -162,7 +162,7 @@ rm -rf "$an"
 gen2_fixture=$top/$BUILD/fixtures/gen2-tiny.raw
 [ -f "$gen2_fixture" ] || BUILD=$BUILD "$top/tests/fixtures/build.sh" >/dev/null
 gen2_work=$(mkdir -p "$top/$BUILD/vmm-bench" && mktemp -d "$top/$BUILD/vmm-bench/gen2.XXXXXX")
-BUILD=$BUILD "$top/tests/harness/with-kvm" --rw "$gen2_work" "$top/tests/bench/vmm-gen2-boot.sh" \
-	"$gs" "$gen2_fixture" "$gen2_work" "${VMM_BENCH_REPEAT:-1}" ||
+BUILD=$BUILD "$top/tests/harness/with-kvm" --rw "$gen2_work" "$top/tests/bench/vmm-boot.sh" \
+	2 "$gs" "$gen2_fixture" "$gen2_work" "${VMM_BENCH_REPEAT:-1}" ||
 	{ rm -rf "$gen2_work"; echo "bench: vmm gen 2 boot comparison failed"; exit 1; }
 rm -rf "$gen2_work"
