@@ -126,3 +126,15 @@ qemu_uefi_boot() {
 		fail "$4: no UEFI marker: $(tail -n 3 "$work/boot-serial.txt")"
 	echo "$4: QEMU + OVMF booted Boot0001 to the marker in $(($(date +%s) - t0)) s"
 }
+
+# vmm_uefi_boot CONFIG LABEL: genshift's own VMM boots the generation 2 configuration a
+# conversion wrote (with its NVRAM file) to gen1-tiny's UEFI marker.
+vmm_uefi_boot() {
+	rc=0
+	"$GENSHIFT" verify "$1" --json --timeout "${BOOT_TIMEOUT:-300}" \
+		--expect 'GENSHIFT-BOOT-OK firmware=uefi fixture=gen1-tiny root=ok' \
+		--serial-log "$work/vmm-serial.log" --accel "${VMM_ACCEL:-auto}" \
+		>"$work/vmm.json" 2>"$work/vmm.err" || rc=$?
+	cat "$work/vmm.json"
+	[ "$rc" = 0 ] || fail "$2: our VMM, generation 2: exit $rc: $(tail -n 3 "$work/vmm.err")"
+}
