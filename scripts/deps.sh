@@ -12,7 +12,7 @@ qemu-utils libvhdi-utils gdisk fdisk util-linux
 ovmf seabios busybox-static cpio zstd xz-utils
 grub-pc-bin grub-efi-amd64-bin grub-common mtools dosfstools e2fsprogs
 syslinux syslinux-common extlinux debootstrap kmod
-python3 time openssl"
+python3 time openssl file"
 # libguestfs (bootfix/guest.c) boots an appliance that supermin assembles from the host's
 # own kernel: /boot/vmlinuz-* and /lib/modules/*. Containers and CI images ship neither, so
 # a kernel package is installed the way a user's machine has one (it is never booted here;
